@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto'
+import fastifyCookie from '@fastify/cookie'
+import type { Server } from 'node:http'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import { LRUCache } from 'lru-cache'
+import { buildAdmin } from './admin/server.js'
+import { registerCallback } from './auth/callback.js'
+import { LOGIN_TTL_MS } from './auth/login-state.js'
+import { registerLogin } from './auth/login.js'
+import { registerLogout } from './auth/logout.js'
+import { OidcProvider } from './auth/oidc.js'
+import { Refresher } from './auth/refresh.js'
+import type { Config } from './config/types.js'
+import type { CompiledRoute, Gateway } from './context.js'
+import { Metrics } from './metrics.js'
+import { sendErrorPage } from './pages.js'
+import { compilePolicy } from './policy/evaluate.js'
+import { UpstreamPools } from './proxy/forward.js'
+import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
+import { proxyPlugin } from './proxy/plugin.js'
+import { buildRouteTable } from './routing/match.js'
+import type { CookieOptions, SerializeCookie } from './session/cookies.js'
+import { SessionManager } from './session/manager.js'
+import { CookieStore, type SessionStore } from './session/store.js'
+
+export const CALLBACK_PATH = '/.gatehouse/callback'
+
+export interface AppDeps {
+  /** Epoch-ms clock; tests inject one to move time. */
+  now?: () => number
+  /** A pino-compatible logger instance, or logger options for Fastify. */
+  logger?: FastifyBaseLogger | boolean | object
+  store?: SessionStore
+}
+
+export interface GatehouseApp {
+  /** The proxy listener's Fastify instance (not listening). */
+  readonly app: FastifyInstance
+  /** The admin listener's Fastify instance, when `admin` is configured. */
+  readonly admin: FastifyInstance | undefined
+  readonly gateway: Gateway
+  /** Starts provider discovery (in the background; readiness follows it). */
+  readonly startProviders: () => Promise<void>
+  /** Stops listeners, timers and upstream pools. */
+  readonly close: () => Promise<void>
+}
+
+/** Never log a token: the URL of a callback carries `code` and `state`. */
+const SECRET_QUERY = /([?&](?:code|state|id_token|access_token|refresh_token|token|session_state|logout_token)=)[^&#]*/gi
+export function redactUrl (url: string): string {
+  return url.replace(SECRET_QUERY, '$1[redacted]')
+}
+
+function loggerOptions (config: Config): object {
+  return {
+    level: config.log.level,
+    redact: { paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string, url: string, ip?: string }) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
+    },
+  }
+}
+
+/**
+ * Builds Gatehouse from a validated config: the proxy app, the admin app and
+ * the shared state. Never listens itself (the CLI and tests do).
+ */
+export async function buildApp (config: Config, deps: AppDeps = {}): Promise<GatehouseApp> {
+  const bootId = randomBytes(4).toString('hex')
+  let seq = 0
+  const logger = deps.logger === undefined ? loggerOptions(config) : deps.logger
+  const app = Fastify({
+    ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
+    logController: new LogController({ disableRequestLogging: !config.log.requests }),
+    genReqId: () => `${bootId}-${(++seq).toString(36)}`,
+    trustProxy: config.trustProxy,
+    // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
+    http: { maxHeaderSize: 96 * 1024 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  } as FastifyHttpOptions<Server>) as unknown as FastifyInstance
+  await app.register(fastifyCookie, { hook: false })
+  const serialize: SerializeCookie = (name: string, value: string, options: CookieOptions) => app.serializeCookie(name, value, options)
+
+  const redirectUri = config.publicOrigin + CALLBACK_PATH
+  const log = app.log
+  const providers = new Map<string, OidcProvider>()
+  for (const p of config.providers) providers.set(p.id, new OidcProvider(p, redirectUri, log))
+  const defaultProvider = providers.get(config.providers[0]!.id)!
+  const metrics = new Metrics()
+  const store = deps.store ?? new CookieStore()
+  const sessions = new SessionManager(config.session, config.secure, store, serialize)
+  const pools = new UpstreamPools(config.upstream)
+
+  // Compile routes: header plans, policies and pools exist once, not per request.
+  const strip = buildStripSet(config.routes.flatMap((r) => r.headers.map(([name]) => name)))
+  const compiled: CompiledRoute[] = config.routes.map((r) => {
+    const oidc = providers.get(r.provider)!
+    const upstream = new URL(r.upstream)
+    const plan: HeaderPlan = Object.freeze({
+      strip,
+      stripAuthorization: r.auth !== 'public' && r.bearer !== 'none',
+      identity: Object.freeze(r.headers.map(([name, claim]) => Object.freeze({ name, claim }))),
+    })
+    return Object.freeze({
+      ...r,
+      policy: compilePolicy(r.allow, oidc.cfg.groupsClaim),
+      plan,
+      pool: pools.get(upstream.origin),
+      basePath: upstream.pathname === '/' ? '' : upstream.pathname,
+      oidc,
+    })
+  })
+
+  const gateway: Gateway = {
+    config,
+    sessions,
+    providers,
+    defaultProvider,
+    routes: buildRouteTable(compiled),
+    metrics,
+    refresher: new Refresher(metrics),
+    log,
+    now: deps.now ?? Date.now,
+    consumedStates: new LRUCache({ max: 100_000, ttl: LOGIN_TTL_MS }),
+    redirectUri,
+  }
+
+  // Gateway endpoints: form bodies (form_post callbacks, logout forms) only.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+  })
+  registerLogin(gateway, app)
+  registerCallback(gateway, app)
+  registerLogout(gateway, app)
+  app.all('/.gatehouse/*', async (request, reply) => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' }))
+  await app.register(proxyPlugin, { gw: gateway })
+
+  app.setErrorHandler((err: { statusCode?: number, code?: string, message: string }, request, reply) => {
+    // Client faults (bad URL, body too large, bad content type) keep their 4xx;
+    // anything else is our bug: log it, show a correlation id, never a stack.
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status >= 500) request.log.error({ err }, 'unhandled error')
+    else request.log.debug({ code: err.code, err: err.message }, 'bad request')
+    return sendErrorPage(reply, { status, title: status >= 500 ? 'Internal error' : 'Bad request', message: status >= 500 ? 'Something went wrong in the gateway.' : err.message, correlationId: request.id, code: err.code ?? 'GH_ERROR' })
+  })
+
+  const admin = config.admin !== undefined ? buildAdmin(gateway) : undefined
+  metrics.gauge('gatehouse_providers_ready', 'Providers whose discovery and keys are loaded.', () => [...providers.values()].filter((p) => p.ready).length)
+
+  return {
+    app,
+    admin,
+    gateway,
+    startProviders: async () => { await Promise.all([...providers.values()].map(async (p) => p.start())) },
+    close: async () => {
+      for (const p of providers.values()) p.stop()
+      await Promise.allSettled([app.close(), admin?.close()])
+      await pools.close()
+      await store.close()
+    },
+  }
+}

@@ -1,0 +1,79 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Gateway } from '../context.js'
+import { GatewayError } from '../errors.js'
+import { sendErrorPage, markGatewayResponse } from '../pages.js'
+import { splitCookieHeader } from '../session/cookies.js'
+import { OidcProvider, classifyProviderError } from './oidc.js'
+import {
+  LOGIN_COOKIE_PATH, loginCookieName, loginCookieOptions, loginCookiesToEvict, sealLoginState, type LoginState,
+} from './login-state.js'
+import { safeReturnTo } from './return-to.js'
+
+/** A gateway-made error page for a failed login step, with a "try again" link. */
+export function sendLoginError (gw: Gateway, request: FastifyRequest, reply: FastifyReply, err: unknown, rd = '/'): FastifyReply {
+  const e = err instanceof GatewayError ? err : classifyProviderError(err, 'login')
+  // The reason goes to the log; the page says only what the user can act on.
+  request.log.warn({ code: e.code, status: e.status, err: e.message }, 'login failed')
+  gw.metrics.inc(`gatehouse_logins_total{result="failed"}`)
+  return sendErrorPage(reply, {
+    status: e.status,
+    title: e.status === 403 ? 'Access was not granted' : e.status >= 500 ? 'Sign-in is unavailable' : 'Sign-in failed',
+    message: e.expose ? e.message : 'The identity provider could not be reached. Please try again in a moment.',
+    correlationId: request.id,
+    retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}`,
+    code: e.code,
+  })
+}
+
+/**
+ * Starts a login: fresh state, nonce and PKCE verifier from the CSPRNG, kept
+ * in a sealed login-state cookie of their own, then a redirect to the
+ * provider. Used by /.gatehouse/login and by the proxy path for browsers.
+ */
+export async function startLogin (gw: Gateway, request: FastifyRequest, reply: FastifyReply, provider: OidcProvider, rd: string): Promise<FastifyReply> {
+  const checks = OidcProvider.newChecks(provider.cfg.pkce)
+  let url: string
+  try {
+    url = await provider.authorizationUrl(checks)
+  } catch (err) {
+    return sendLoginError(gw, request, reply, err, rd)
+  }
+  const names = gw.sessions.names
+  const login: LoginState = {
+    state: checks.state,
+    nonce: checks.nonce,
+    ...(checks.codeVerifier !== undefined ? { codeVerifier: checks.codeVerifier } : {}),
+    rd,
+    provider: provider.id,
+    iat: gw.now(),
+  }
+  const name = loginCookieName(names, checks.state)
+  const opts = loginCookieOptions(gw.config.secure)
+  const { ours } = splitCookieHeader(names, request.headers.cookie)
+  const cookies = loginCookiesToEvict(gw.sessions.sealer, names, ours)
+    .map((n) => gw.sessions.serialize(n, '', { ...opts, maxAge: 0 }))
+  cookies.push(gw.sessions.serialize(name, sealLoginState(gw.sessions.sealer, name, login), opts))
+  return markGatewayResponse(reply, 'login')
+    .header('set-cookie', cookies)
+    .redirect(url, 302)
+}
+
+/** The provider a login request names (`?provider=id`), or the default one. */
+export function pickProvider (gw: Gateway, id: unknown): OidcProvider | undefined {
+  if (id === undefined || id === '') return gw.defaultProvider
+  return typeof id === 'string' ? gw.providers.get(id) : undefined
+}
+
+export function registerLogin (gw: Gateway, app: import('fastify').FastifyInstance): void {
+  app.get('/.gatehouse/login', async (request, reply) => {
+    const q = request.query as Record<string, unknown>
+    const rd = safeReturnTo(q.rd)
+    const provider = pickProvider(gw, q.provider)
+    if (provider === undefined) {
+      return sendErrorPage(reply, { status: 400, title: 'Unknown identity provider', message: 'The sign-in link names an identity provider this gateway does not know.', correlationId: request.id, code: 'GH_UNKNOWN_PROVIDER', retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}` })
+    }
+    return startLogin(gw, request, reply, provider, rd)
+  })
+}
+
+export { LOGIN_COOKIE_PATH }

@@ -1,0 +1,38 @@
+import type { LRUCache } from 'lru-cache'
+import type { Pool } from 'undici'
+import type { Config, RouteConfig } from './config/types.js'
+import type { OidcProvider } from './auth/oidc.js'
+import type { Metrics } from './metrics.js'
+import type { CompiledPolicy } from './policy/evaluate.js'
+import type { HeaderPlan } from './proxy/headers.js'
+import type { RouteTable } from './routing/match.js'
+import type { SessionManager } from './session/manager.js'
+import type { Refresher } from './auth/refresh.js'
+import type { FastifyBaseLogger } from 'fastify'
+
+/** A route with everything the hot path needs computed at config load. */
+export interface CompiledRoute extends RouteConfig {
+  readonly policy: CompiledPolicy | undefined
+  readonly plan: HeaderPlan
+  readonly pool: Pool
+  /** Upstream base path ('' or '/base'). */
+  readonly basePath: string
+  readonly oidc: OidcProvider
+}
+
+/** Everything the request path shares, built once by buildApp. */
+export interface Gateway {
+  readonly config: Config
+  readonly sessions: SessionManager
+  readonly providers: ReadonlyMap<string, OidcProvider>
+  readonly defaultProvider: OidcProvider
+  readonly routes: RouteTable<CompiledRoute>
+  readonly metrics: Metrics
+  readonly refresher: Refresher
+  readonly log: FastifyBaseLogger
+  /** Injectable clock (epoch ms): tests move time instead of sleeping. */
+  readonly now: () => number
+  /** States already used by a callback: a replayed callback fails. */
+  readonly consumedStates: LRUCache<string, true>
+  readonly redirectUri: string
+}

@@ -1,0 +1,127 @@
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+
+/**
+ * A development OpenID Provider: panva's certified oidc-provider with its
+ * built-in login and consent pages (any password is accepted). Used by the
+ * demo (`npm start`) and by the tests; never part of a production run —
+ * oidc-provider is a development dependency and is imported only here.
+ */
+
+export interface DevUser {
+  readonly email?: string
+  readonly name?: string
+  readonly groups?: readonly string[]
+  readonly [claim: string]: unknown
+}
+
+export interface DevProviderOptions {
+  readonly port?: number
+  readonly host?: string
+  /** Static clients (oidc-provider client metadata). */
+  readonly clients: readonly Record<string, unknown>[]
+  /** Known users; any other login name gets generated claims. */
+  readonly users?: Readonly<Record<string, DevUser>>
+  /** Token lifetimes in seconds. */
+  readonly ttl?: { readonly AccessToken?: number, readonly IdToken?: number, readonly RefreshToken?: number }
+  /** Issue a refresh token whenever the client may use the grant (default true). */
+  readonly alwaysIssueRefreshToken?: boolean
+  /** Extra oidc-provider configuration, merged over the defaults. */
+  readonly configure?: (config: Record<string, any>) => void
+}
+
+export interface DevProvider {
+  readonly issuer: string
+  readonly port: number
+  /** The oidc-provider instance (for event hooks in tests). */
+  readonly provider: any
+  /** Successful grants by grant_type, counted at the provider. */
+  readonly grants: Map<string, number>
+  /** Every request the provider served, by path (e.g. '/token'). */
+  readonly requests: Map<string, number>
+  close (): Promise<void>
+}
+
+export const DEMO_USERS: Readonly<Record<string, DevUser>> = Object.freeze({
+  alice: { email: 'alice@example.com', name: 'Alice Example', groups: ['admins', 'staff'] },
+  bob: { email: 'bob@example.com', name: 'Bob Example', groups: ['staff'] },
+  mallory: { email: 'mallory@evil.example', name: 'Mallory', groups: [] },
+})
+
+export async function startDevProvider (opts: DevProviderOptions): Promise<DevProvider> {
+  const { default: Provider } = await import('oidc-provider')
+  const { createServer } = await import('node:http')
+  const host = opts.host ?? '127.0.0.1'
+  // Bind first so the issuer can carry the real port when port 0 is asked for.
+  const server: Server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 0, host, () => { resolve() })
+  })
+  const port = (server.address() as AddressInfo).port
+  const issuer = `http://${host}:${port}`
+  const users = opts.users ?? DEMO_USERS
+  const config: Record<string, any> = {
+    clients: opts.clients,
+    async findAccount (_ctx: unknown, sub: string) {
+      const u = users[sub] ?? { email: `${sub}@example.org`, name: sub, groups: [] }
+      return {
+        accountId: sub,
+        async claims () {
+          return { sub, email_verified: true, preferred_username: sub, ...u }
+        },
+      }
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username', 'groups'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    // Put profile and email claims in the ID token too, as most providers do.
+    conformIdTokenClaims: false,
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+    },
+    cookies: { keys: ['gatehouse-dev-idp-cookie-key-0123456789'] },
+    ttl: {
+      AccessToken: opts.ttl?.AccessToken ?? 3600,
+      IdToken: opts.ttl?.IdToken ?? 3600,
+      RefreshToken: opts.ttl?.RefreshToken ?? 86400,
+      AuthorizationCode: 60,
+      Interaction: 600,
+      Session: 86400,
+      Grant: 86400,
+    },
+    ...(opts.alwaysIssueRefreshToken !== false
+      ? { issueRefreshToken: async (_ctx: unknown, client: any) => client.grantTypeAllowed('refresh_token') }
+      : {}),
+  }
+  opts.configure?.(config)
+  const provider = new Provider(issuer, config)
+  const grants = new Map<string, number>()
+  const requests = new Map<string, number>()
+  provider.on('grant.success', (ctx: any) => {
+    const type = String(ctx.oidc.params?.grant_type ?? 'unknown')
+    grants.set(type, (grants.get(type) ?? 0) + 1)
+  })
+  provider.on('server_error', (_ctx: unknown, err: Error) => { process.stderr.write(`dev idp server_error: ${err.stack ?? err.message}\n`) })
+  const callback = provider.callback()
+  server.on('request', (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!
+    requests.set(path, (requests.get(path) ?? 0) + 1)
+    callback(req, res)
+  })
+  return {
+    issuer,
+    port,
+    provider,
+    grants,
+    requests,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    },
+  }
+}

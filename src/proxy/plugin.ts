@@ -1,0 +1,188 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { CompiledRoute, Gateway } from '../context.js'
+import { startLogin } from '../auth/login.js'
+import { isTokenExpired, needsRefresh } from '../auth/refresh.js'
+import { safeReturnTo } from '../auth/return-to.js'
+import { markGatewayResponse, sendErrorPage } from '../pages.js'
+import { evaluatePolicy } from '../policy/evaluate.js'
+import { matchRoute } from '../routing/match.js'
+import { splitCookieHeader } from '../session/cookies.js'
+import { needsTouch, type Session } from '../session/session.js'
+import { forward } from './forward.js'
+import { buildUpstreamHeaders, identityHeaders } from './headers.js'
+
+/** Host the client asked for: lower-case, without port. */
+export function requestHost (headers: FastifyRequest['headers'], trustProxy: boolean): string {
+  let h = (trustProxy ? headers['x-forwarded-host'] : undefined) ?? headers.host ?? ''
+  if (Array.isArray(h)) h = h[0] ?? ''
+  const comma = h.indexOf(',')
+  if (comma !== -1) h = h.slice(0, comma).trim()
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const end = h.indexOf(']')
+    return (end === -1 ? h : h.slice(0, end + 1)).toLowerCase()
+  }
+  const colon = h.indexOf(':')
+  return (colon === -1 ? h : h.slice(0, colon)).toLowerCase()
+}
+
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i
+
+/** Paths with dot segments (plain or %2e) are refused: the upstream could resolve them past the route's prefix. */
+export function hasDotSegment (path: string): boolean {
+  return (path.includes('/.') || path.includes('%2')) && DOT_SEGMENT.test(path)
+}
+
+/**
+ * Browser navigations are sent to log in; everything else gets 401. A request
+ * that will not navigate (XHR, fetch, non-GET) must not start a login: that
+ * would mint login-state cookies nobody completes.
+ */
+export function wantsLoginRedirect (request: FastifyRequest, mode: CompiledRoute['unauthenticated']): boolean {
+  if (mode === 'deny') return false
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false
+  if (mode === 'redirect') return true
+  const h = request.headers
+  if (h['x-requested-with'] !== undefined) return false
+  const fetchMode = h['sec-fetch-mode']
+  if (fetchMode !== undefined) return fetchMode === 'navigate'
+  const accept = h.accept
+  return typeof accept === 'string' && accept.includes('text/html')
+}
+
+function sendUnauthenticated (gw: Gateway, request: FastifyRequest, reply: FastifyReply, route: CompiledRoute, pathAndQuery: string, setCookies: string[] | undefined): FastifyReply | Promise<FastifyReply> {
+  if (setCookies !== undefined) reply.header('set-cookie', setCookies)
+  if (wantsLoginRedirect(request, route.unauthenticated)) {
+    gw.metrics.inc('gatehouse_requests_total{outcome="login_redirect"}')
+    const rd = safeReturnTo(pathAndQuery)
+    if (gw.config.loginRedirect === 'gateway') {
+      return markGatewayResponse(reply, 'login-redirect').redirect(`/.gatehouse/login?rd=${encodeURIComponent(rd)}`, 302)
+    }
+    return startLogin(gw, request, reply, route.oidc, rd)
+  }
+  gw.metrics.inc('gatehouse_requests_total{outcome="unauthenticated"}')
+  return markGatewayResponse(reply, 'unauthenticated')
+    .code(401)
+    .header('www-authenticate', 'Bearer realm="gatehouse"')
+    .send({ error: 'unauthenticated', message: 'sign in required', login: '/.gatehouse/login' })
+}
+
+/**
+ * The request path: route -> session -> refresh -> policy -> headers -> upstream.
+ * Everything the route needs was compiled at load; the provider is contacted
+ * only when a token is about to expire.
+ */
+async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  const raw = request.raw
+  const url = raw.url ?? '/'
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  if (hasDotSegment(path)) {
+    gw.metrics.inc('gatehouse_requests_total{outcome="bad_request"}')
+    return sendErrorPage(reply, { status: 400, title: 'Bad request', message: 'The request path contains dot segments.', correlationId: request.id, code: 'GH_BAD_PATH' })
+  }
+  const host = requestHost(request.headers, gw.config.trustProxy)
+  const route = matchRoute(gw.routes, host, path)
+  if (route === undefined) {
+    gw.metrics.inc('gatehouse_requests_total{outcome="no_route"}')
+    return sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No route is configured for this address.', correlationId: request.id, code: 'GH_NO_ROUTE' })
+  }
+  const names = gw.sessions.names
+  const split = splitCookieHeader(names, request.headers.cookie)
+  let session: Session | null = null
+  let setCookies: string[] | undefined
+  if (route.auth !== 'public') {
+    const now = gw.now()
+    const read = await gw.sessions.read(split.ours, now)
+    session = read.session
+    let dirty = read.reseal
+    if (read.outcome !== 'ok' && read.outcome !== 'none') {
+      request.log.debug({ outcome: read.outcome }, 'session cookie not accepted')
+      setCookies = gw.sessions.clear(split.ours)
+    }
+    if (session !== null && needsRefresh(session, now, gw.config.session.refreshBefore, gw.config.session.clockSkew)) {
+      const provider = gw.providers.get(session.provider) ?? route.oidc
+      const outcome = session.refreshToken !== undefined ? await gw.refresher.refresh(session, provider, now) : undefined
+      if (outcome?.kind === 'refreshed') {
+        session = outcome.session
+        dirty = true
+      } else if (outcome?.kind === 'ended' || isTokenExpired(session, now, gw.config.session.clockSkew)) {
+        // No way to a valid token: the user signs in again (or the API client gets 401).
+        if (outcome?.kind === 'ended') {
+          request.log.info({ sub: session.sub, reason: outcome.reason }, 'session ended by refresh failure')
+          await gw.sessions.end(session)
+        } else if (outcome?.kind === 'unavailable') {
+          request.log.warn({ code: outcome.error.code }, 'token refresh failed; provider unavailable')
+          gw.metrics.inc('gatehouse_requests_total{outcome="provider_unavailable"}')
+          return sendErrorPage(reply.header('retry-after', '5'), { status: 503, title: 'Sign-in service unavailable', message: 'Your session needs renewing and the identity provider cannot be reached. Please retry shortly.', correlationId: request.id, code: outcome.error.code })
+        }
+        session = null
+        setCookies = gw.sessions.clear(split.ours)
+      }
+      // 'unavailable' with a still-valid token: keep serving with it.
+    }
+    if (session === null) {
+      if (route.auth === 'required') return sendUnauthenticated(gw, request, reply, route, q === -1 ? path : url, setCookies)
+    } else {
+      const decision = evaluatePolicy(route.policy, session.claims)
+      if (!decision.allow) {
+        request.log.info({ sub: session.sub, reason: decision.reason, route: route.index }, 'access denied by policy')
+        gw.metrics.inc('gatehouse_requests_total{outcome="forbidden"}')
+        if (dirty) reply.header('set-cookie', await gw.sessions.write(session, split.ours, now))
+        return sendErrorPage(reply, { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.', correlationId: request.id, code: 'GH_FORBIDDEN' })
+      }
+      if (dirty || needsTouch(session, now, gw.config.session)) {
+        session.seen = now
+        setCookies = await gw.sessions.write(session, split.ours, now)
+      }
+    }
+  }
+
+  let upstreamPath = route.stripPrefix && route.path !== '/' ? url.slice(route.path.length) : url
+  if (upstreamPath === '' || upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath
+  if (route.basePath !== '') upstreamPath = route.basePath + upstreamPath
+  const bearer = session === null || route.bearer === 'none'
+    ? undefined
+    : route.bearer === 'id_token' ? session.idToken : session.accessToken
+  const headers = buildUpstreamHeaders(request.headers, route.plan, {
+    remoteAddress: raw.socket.remoteAddress ?? '',
+    trustProxy: gw.config.trustProxy,
+    proto: gw.config.trustProxy && typeof request.headers['x-forwarded-proto'] === 'string' ? request.headers['x-forwarded-proto'] : 'http',
+    host: typeof request.headers.host === 'string' ? request.headers.host : host,
+    cookie: split.rest,
+    bearer,
+    identity: session === null ? [] : identityHeaders(route.plan, session.claims),
+  })
+  reply.hijack()
+  forward(raw, reply.raw, {
+    pool: route.pool,
+    method: request.method,
+    path: upstreamPath,
+    headers,
+    setCookies,
+    onError: (failure, err) => {
+      gw.metrics.inc(`gatehouse_upstream_errors_total{kind="${failure}"}`)
+      if (failure === 'aborted') { reply.raw.destroy(); return }
+      request.log.warn({ upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
+      const status = failure === 'timeout' ? 504 : 502
+      const res = reply.raw
+      const body = status === 504 ? 'The application did not answer in time.' : 'The application is not reachable right now.'
+      const page = `<!doctype html><title>${status}</title><p>${body}</p><p>correlation id <code>${request.id}</code></p>`
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-gatehouse-response': failure, 'content-length': Buffer.byteLength(page), ...(setCookies !== undefined ? { 'set-cookie': setCookies } : {}) })
+      res.end(page)
+    },
+  })
+  gw.metrics.inc(session === null ? 'gatehouse_requests_total{outcome="proxied_anonymous"}' : 'gatehouse_requests_total{outcome="proxied"}')
+  return undefined
+}
+
+/**
+ * Registers the catch-all proxy route in its own encapsulated context, whose
+ * only content-type parser leaves the body untouched so it streams upstream.
+ */
+export async function proxyPlugin (app: FastifyInstance, opts: { gw: Gateway }): Promise<void> {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => handle(opts.gw, request, reply)
+  app.all('/', handler)
+  app.all('/*', handler)
+}
