@@ -41,7 +41,8 @@ t.test('code flow with PKCE: browser logs in and the upstream sees Bearer and id
 
 t.test('API clients get 401 with WWW-Authenticate and no login cookie', async (t) => {
   const s = await startStack(t)
-  for (const headers of [{ accept: 'application/json' }, { accept: 'text/html', 'x-requested-with': 'XMLHttpRequest' }, { accept: '*/*', 'sec-fetch-mode': 'cors' }]) {
+  const cases: Record<string, string>[] = [{ accept: 'application/json' }, { accept: 'text/html', 'x-requested-with': 'XMLHttpRequest' }, { accept: '*/*', 'sec-fetch-mode': 'cors' }]
+  for (const headers of cases) {
     const r = await request(`${s.url}/api/things`, { headers })
     t.equal(r.status, 401, JSON.stringify(headers))
     t.match(r.headers['www-authenticate'], /^Bearer realm=/)
