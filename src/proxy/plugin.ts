@@ -131,7 +131,8 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
         return sendErrorPage(reply, { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.', correlationId: request.id, code: 'GH_FORBIDDEN' })
       }
       if (dirty || needsTouch(session, now, gw.config.session)) {
-        session.seen = now
+        // A new object: the session read may be shared with later requests of the same cookie.
+        session = { ...session, seen: now }
         setCookies = await gw.sessions.write(session, split.ours, now)
       }
     }

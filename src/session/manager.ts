@@ -5,6 +5,7 @@ import {
   type CookieNames, type CookieOptions, type SerializeCookie,
 } from './cookies.js'
 import { Sealer } from './crypto.js'
+import { SessionParseCache } from './parse-cache.js'
 import { sessionState, type Session } from './session.js'
 import type { SessionStore } from './store.js'
 
@@ -54,17 +55,19 @@ export class SessionManager {
     this.#serialize = serialize
     this.#purpose = `session:${this.names.session}`
     this.#revoked = new LRUCache({ max: 100_000, ttl: cfg.absoluteTimeout, ttlAutopurge: false })
+    this.#parsed = new SessionParseCache(this.sealer, this.#purpose)
   }
+
+  /** Opened cookies by hash of their sealed value: one decrypt per distinct cookie, not per request. */
+  readonly #parsed: SessionParseCache
 
   /** Reads the session from the request's Gatehouse cookies. */
   async read (ours: Map<string, string> | undefined, now: number): Promise<ReadResult> {
     const sealed = readSessionValue(this.names, ours)
     if (sealed === undefined) return NONE
-    const opened = this.sealer.unseal(this.#purpose, sealed)
+    const opened = this.#parsed.open(sealed)
     if (!opened.ok) return { session: null, outcome: opened.reason, reseal: false }
-    let ticket: unknown
-    try { ticket = JSON.parse(opened.value.toString('utf8')) } catch { return { session: null, outcome: 'malformed', reseal: false } }
-    const loaded = this.store.load(ticket)
+    const loaded = this.store.load(opened.ticket)
     const session = loaded instanceof Promise ? await loaded : loaded
     if (session === null) return { session: null, outcome: 'unknown', reseal: false }
     if (this.#revoked.has(session.id)) return { session: null, outcome: 'revoked', reseal: false }
