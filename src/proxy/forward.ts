@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { UpstreamOptions } from '../config/types.js'
 
 /**
- * Plain-HTTP forwarding with undici's stream API: the request body is piped
- * to the upstream and the response body straight into Node's response, with
- * no buffering. One keep-alive pool per upstream origin.
+ * Plain-HTTP forwarding with undici's dispatch API: the request body is
+ * piped to the upstream and the response body straight into Node's
+ * response, with no buffering. One keep-alive pool per upstream origin.
  *
  * Why not @fastify/reply-from (the engine of @fastify/http-proxy) on this
- * path: measured on the benchmark machine it costs ~40 µs CPU more per
- * request than `Pool.stream()` behind `reply.hijack()` (see docs/performance.md).
+ * path: on the benchmark machine it costs tens of µs of CPU more per request
+ * than forwarding behind `reply.hijack()` (numbers in docs/performance.md).
  */
 
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
@@ -71,31 +71,83 @@ function hasBody (req: IncomingMessage): boolean {
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined
 }
 
+/**
+ * The request's life with undici's lowest-level interface (a dispatch
+ * handler): no Promise, no AsyncResource and no stream.finished() listeners
+ * per request, as Pool.stream() has; response headers go from undici's raw
+ * buffers straight into Node's writeHead. Backpressure: when the client's
+ * socket is full, undici stops reading the upstream until it drains.
+ */
+class ForwardHandler {
+  readonly #res: ServerResponse
+  readonly #f: ForwardRequest
+  #status = 0
+  #abort: ((err?: Error) => void) | undefined
+  #resume: (() => void) | undefined
+  #done = false
+
+  constructor (res: ServerResponse, f: ForwardRequest) {
+    this.#res = res
+    this.#f = f
+  }
+
+  onConnect (abort: (err?: Error) => void): void {
+    this.#abort = abort
+    // The client went away before the answer was complete: stop the upstream request too.
+    this.#res.once('close', () => { if (!this.#done) this.#abort?.() })
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true // 1xx: Node answers 100-continue itself
+    this.#status = statusCode
+    this.#resume = resume
+    const out: string[] = []
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1')
+      if (RESPONSE_HOP_BY_HOP.has(name.toLowerCase())) continue
+      out.push(name, rawHeaders[i + 1]!.toString('latin1'))
+    }
+    if (this.#f.setCookies !== undefined) for (const c of this.#f.setCookies) out.push('set-cookie', c)
+    this.#res.writeHead(statusCode, out)
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (this.#res.write(chunk)) return true
+    this.#res.once('drain', this.#resume!)
+    return false
+  }
+
+  onComplete (): void {
+    this.#done = true
+    this.#res.end()
+    this.#f.onDone?.(this.#status)
+  }
+
+  onError (err: Error): void {
+    if (this.#done) return
+    this.#done = true
+    if (!this.#res.headersSent) this.#f.onError(classifyUpstreamError(err), err)
+    else this.#res.destroy()
+    this.#f.onDone?.(this.#status === 0 ? 502 : this.#status, err)
+  }
+
+  onUpgrade (): void {
+    this.onError(Object.assign(new Error('upgrade not supported on this path'), { code: 'UND_ERR_NOT_SUPPORTED' }))
+  }
+}
+
 /** Forwards `req` upstream and streams the answer into `res`. Never throws. */
 export function forward (req: IncomingMessage, res: ServerResponse, f: ForwardRequest): void {
-  let status = 0
-  f.pool.stream({
-    method: f.method as 'GET',
-    path: f.path,
-    headers: f.headers,
-    body: hasBody(req) ? req : null,
-  }, ({ statusCode, headers }) => {
-    status = statusCode
-    const out: string[] = []
-    for (const name in headers) {
-      if (RESPONSE_HOP_BY_HOP.has(name)) continue
-      const v = headers[name]
-      if (Array.isArray(v)) for (const item of v) out.push(name, item)
-      else if (v !== undefined) out.push(name, v)
-    }
-    if (f.setCookies !== undefined) for (const c of f.setCookies) out.push('set-cookie', c)
-    res.writeHead(statusCode, out)
-    return res
-  }).then(() => {
-    f.onDone?.(status)
-  }, (err: unknown) => {
-    if (!res.headersSent) f.onError(classifyUpstreamError(err), err)
-    else res.destroy()
-    f.onDone?.(status === 0 ? 502 : status, err)
-  })
+  const handler = new ForwardHandler(res, f)
+  try {
+    f.pool.dispatch({
+      method: f.method as 'GET',
+      path: f.path,
+      headers: f.headers,
+      body: hasBody(req) ? req : null,
+    }, handler as unknown as Dispatcher.DispatchHandler)
+  } catch (err) {
+    handler.onError(err as Error)
+  }
 }

@@ -53,12 +53,28 @@ export function claimToHeaderValue (value: unknown): string | undefined {
   return SAFE_VALUE.test(text) ? text : encodeURIComponent(text)
 }
 
+/**
+ * Identity headers already built, per claims object and route plan. Frozen
+ * claims (those of a session read from the parsed-cookie cache) cannot
+ * change, so their headers are built once, not on every request; the entries
+ * go away with the claims object.
+ */
+const builtIdentity = new WeakMap<Claims, WeakMap<HeaderPlan, readonly (readonly [string, string])[]>>()
+
 /** Identity header name/value pairs for a user's claims under one route's plan. */
-export function identityHeaders (plan: HeaderPlan, claims: Claims): [string, string][] {
+export function identityHeaders (plan: HeaderPlan, claims: Claims): readonly (readonly [string, string])[] {
+  const frozen = Object.isFrozen(claims)
+  let byPlan = frozen ? builtIdentity.get(claims) : undefined
+  const known = byPlan?.get(plan)
+  if (known !== undefined) return known
   const out: [string, string][] = []
   for (const h of plan.identity) {
     const v = claimToHeaderValue(claims[h.claim])
     if (v !== undefined) out.push([h.name, v])
+  }
+  if (frozen) {
+    if (byPlan === undefined) { byPlan = new WeakMap(); builtIdentity.set(claims, byPlan) }
+    byPlan.set(plan, Object.freeze(out))
   }
   return out
 }
@@ -75,7 +91,7 @@ export interface ForwardContext {
   readonly cookie: string
   /** Bearer token for the upstream, or undefined. */
   readonly bearer: string | undefined
-  readonly identity: readonly [string, string][]
+  readonly identity: readonly (readonly [string, string])[]
 }
 
 /**
