@@ -1,11 +1,14 @@
+import cluster from 'node:cluster'
 import { buildApp, type GatehouseApp } from './app.js'
+import { joinCluster, runPrimary } from './cluster.js'
 import type { Config } from './config/types.js'
 
 /** Runs the gateway until SIGTERM/SIGINT, then drains in-flight requests and exits. */
 export async function run (config: Config): Promise<GatehouseApp> {
   const gh = await buildApp(config)
   await gh.app.listen({ host: config.listen.host, port: config.listen.port })
-  if (gh.admin !== undefined) await gh.admin.listen({ host: config.admin!.listen.host, port: config.admin!.listen.port })
+  // In a cluster the primary serves the admin endpoints for every worker.
+  if (gh.admin !== undefined && !cluster.isWorker) await gh.admin.listen({ host: config.admin!.listen.host, port: config.admin!.listen.port })
   for (const p of config.providers) {
     if (p.responseType !== 'code') gh.app.log.warn({ provider: p.id, responseType: p.responseType }, 'tokens from the authorization endpoint (implicit/hybrid) are discouraged by RFC 9700')
   }
@@ -22,5 +25,18 @@ export async function run (config: Config): Promise<GatehouseApp> {
   }
   process.once('SIGTERM', () => { shutdown('SIGTERM') })
   process.once('SIGINT', () => { shutdown('SIGINT') })
+  if (cluster.isWorker) joinCluster(gh.admin, gh.gateway.sessions, () => { shutdown('primary gone') })
   return gh
+}
+
+/**
+ * The CLI's entry: with `workers` > 1 this process becomes the cluster
+ * primary and each forked worker (which runs this again) serves the gateway.
+ */
+export async function serve (config: Config): Promise<void> {
+  if (config.workers > 1 && cluster.isPrimary) {
+    runPrimary(config)
+    return
+  }
+  await run(config)
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { run } from './cli-run.js'
+import { serve } from './cli-run.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/types.js'
 import { ConfigError } from './errors.js'
@@ -44,7 +44,7 @@ async function main (argv: string[]): Promise<void> {
     process.stdout.write(`${file}: OK (${config.providers.length} provider${config.providers.length === 1 ? '' : 's'}, ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, ${config.session.store} sessions)\n`)
     return
   }
-  await run(config)
+  await serve(config)
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -111,6 +111,11 @@ export interface Config {
    */
   readonly loginRedirect: 'provider' | 'gateway'
   readonly upstream: UpstreamOptions
+  /**
+   * Processes serving the proxy port (node:cluster). 1 = one process, the
+   * sidecar default; more for a shared gateway on a multi-core machine.
+   */
+  readonly workers: number
   readonly providers: readonly ProviderConfig[]
   readonly session: SessionConfig
   readonly routes: readonly RouteConfig[]

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { parseDuration } from './duration.js'
 import type {
   AllowConfig, AuthMode, BearerMode, Config, ListenAddress, ProviderConfig, ResponseMode, ResponseType,
@@ -387,7 +388,7 @@ function deepFreeze<T> (o: T): T {
 export function validateConfig (raw: unknown): { config?: Config, problems: string[] } {
   const c = new Checker()
   if (!isObj(raw)) return { problems: [`(top level): expected a map of settings, got ${describe(raw)}`] }
-  known(c, raw, '', ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'loginRedirect', 'upstream', 'providers', 'session', 'routes'])
+  known(c, raw, '', ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes'])
   const listenAddr = listen(c, raw, 'listen', 'listen', '0.0.0.0:8080')
   const publicUrlText = str(c, raw, 'publicUrl', 'publicUrl', { required: true })
   const publicUrl = httpUrl(c, publicUrlText, 'publicUrl')
@@ -439,6 +440,11 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
     })
   }
   const session = validateSession(c, raw.session)
+  // `auto`: one worker per CPU the process may use.
+  const workers = raw.workers === 'auto' ? availableParallelism() : int(c, raw, 'workers', 'workers', 1, 1, 256)
+  if (workers > 1 && session.store === 'memory') {
+    c.add('workers', 'memory sessions live inside one process; with more than one worker use session.store cookie or redis')
+  }
   const routes: RouteConfig[] = []
   const providerIds = providers.map((p) => p.id)
   if (raw.routes === undefined || raw.routes === null) c.add('routes', 'is required (at least one route)')
@@ -457,6 +463,7 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
     log: { level: logLevel, requests: logRequests },
     loginRedirect: oneOf(c, raw, 'loginRedirect', 'loginRedirect', ['provider', 'gateway'] as const, 'provider'),
     upstream: upstreamOpts,
+    workers,
     providers,
     session,
     routes,

@@ -92,8 +92,17 @@ export class SessionManager {
 
   /** Ends a session everywhere this process can: store and revocation list. */
   async end (session: Session): Promise<void> {
-    this.#revoked.set(session.id, true)
+    this.revoke(session.id)
+    this.onEnd?.(session.id)
     await this.store.destroy(session)
+  }
+
+  /** Told the id of every session ended here (cluster workers pass it on to their siblings). */
+  onEnd: ((sessionId: string) => void) | undefined
+
+  /** Refuses a session id from now on (ended here, or in a sibling worker). */
+  revoke (sessionId: string): void {
+    this.#revoked.set(sessionId, true)
   }
 
   serialize (name: string, value: string, options: CookieOptions): string {
