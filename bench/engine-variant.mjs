@@ -30,9 +30,20 @@ async function start () {
     server.keepAliveTimeout = 60_000
     return new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
   }
+  if (variant === 'node-dispatch') {
+    // node:http in, Gatehouse's forward() (undici dispatch handler) out.
+    const { forward } = await import('../dist/proxy/forward.js')
+    const p = pool()
+    const server = http.createServer((req, res) => {
+      forward(req, res, { pool: p, method: req.method, path: req.url, headers: requestHeaders(req.headers), setCookies: undefined, onError: () => { res.destroy() } })
+    })
+    server.keepAliveTimeout = 60_000
+    return new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
+  }
   const { default: Fastify } = await import('fastify')
-  const app = Fastify({ logger: false })
-  if (variant === 'fastify-hijack') {
+  // With a logger (as Gatehouse has), Fastify makes a child logger and adds response listeners per request.
+  const app = Fastify({ logger: variant === 'fastify-hijack-logger' ? { level: 'info' } : false, disableRequestLogging: true })
+  if (variant === 'fastify-hijack' || variant === 'fastify-hijack-logger') {
     // Gatehouse's engine (dist/proxy/forward.js) behind reply.hijack(), without authentication.
     const { forward } = await import('../dist/proxy/forward.js')
     const p = pool()

@@ -12,8 +12,8 @@
 // Settings (environment): BENCH_DURATION (s, 5), BENCH_WARMUP (s, 2), BENCH_ROUNDS (3),
 // BENCH_CONNECTIONS (64), BENCH_THREADS (2, wrk), BENCH_LOADGEN (wrk | autocannon; wrk when installed),
 // BENCH_UPSTREAM (auto | node), BENCH_CASES (comma list), BENCH_QUIET_PCT (15), BENCH_QUIET_WAIT (s, 60),
-// BENCH_OUT (report path), BENCH_HISTORY (1; 0 = do not append).
-import { execFileSync } from 'node:child_process'
+// BENCH_OUT (report path), BENCH_HISTORY (1; 0 = do not append), BENCH_NICE (-10 as root, else 0).
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -21,7 +21,7 @@ import { hasProc } from './lib/proc.mjs'
 import { wrkVersion } from './lib/load.mjs'
 import { runRounds, CLK_TCK } from './lib/measure.mjs'
 import { aggregate, appendHistory, historyLine, resultsTable, runsTable } from './lib/report.mjs'
-import { Procs, ROOT, checkConfig, freePort, startGatehouse, startUpstream, dist } from './lib/stack.mjs'
+import { Procs, ROOT, checkConfig, freePort, prioritise, sessionLeader, startGatehouse, startUpstream, dist } from './lib/stack.mjs'
 import { startProvider, providerRequests, CLIENT_ID, CLIENT_SECRET, USER } from './lib/idp.mjs'
 import { login, request } from './lib/login.mjs'
 import { runScale } from './lib/scale.mjs'
@@ -29,6 +29,15 @@ import { runEngines } from './lib/engines.mjs'
 import { summariseProfile } from './lib/cpuprofile.mjs'
 
 const E = process.env
+const NICE = E.BENCH_NICE !== undefined && E.BENCH_NICE !== '' ? Number(E.BENCH_NICE) : process.getuid?.() === 0 ? -10 : 0
+// A session of our own, so that the nice value can apply to our autogroup (see prioritise()).
+const REEXEC = NICE !== 0 && !sessionLeader() && E.BENCH_SETSID !== 'done' && spawnSync('setsid', ['--version']).status === 0
+if (REEXEC) {
+  const child = spawn('setsid', [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...E, BENCH_SETSID: 'done' } })
+  // setsid execs the benchmark in place (same PID): signals reach it directly.
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { child.kill(sig) })
+  child.on('exit', (code) => { process.exit(code ?? 1) })
+}
 const num = (v, d) => (v === undefined || v === '' ? d : Number(v))
 const argv = new Set(process.argv.slice(2))
 const MODE = argv.has('--scale') || E.BENCH_SCALE === '1' ? 'scale' : argv.has('--engines') ? 'engines' : argv.has('--profile') ? 'profile' : 'standard'
@@ -159,7 +168,7 @@ function machine () {
 }
 
 function loadDescription (o) {
-  return `${o.tool === 'wrk' ? `wrk (${o.threads} threads)` : 'autocannon'}, ${o.connections} keep-alive connections, ${o.seconds} s per run, ${o.rounds} rounds alternating the cases (${o.warmup} s unrecorded warm-up first), all on 127.0.0.1`
+  return `${o.tool === 'wrk' ? `wrk (${o.threads} threads)` : 'autocannon'}, ${o.connections} keep-alive connections, ${o.seconds} s per run, ${o.rounds} rounds alternating the cases (${o.warmup} s unrecorded warm-up first), all on 127.0.0.1; benchmark processes at ${o.priority}`
 }
 
 async function standard (ctx) {
@@ -186,6 +195,8 @@ async function main () {
   }
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { log(`${sig}: stopping`); stop().finally(() => process.exit(130)) })
   try {
+    OPTS.priority = prioritise(NICE)
+    log(`priority: ${OPTS.priority}`)
     log(`mode ${MODE}; load: ${OPTS.tool}${OPTS.tool === 'wrk' ? ` (${wrkVersion()}), ${OPTS.threads} threads` : ''}, ${OPTS.connections} connections, ${OPTS.seconds} s x ${OPTS.rounds} rounds; logs in ${tmp}`)
     const upstream = await startUpstream(procs, await freePort(), E.BENCH_UPSTREAM)
     log(`upstream: ${upstream.what}`)
@@ -309,7 +320,7 @@ async function main () {
   }
 }
 
-main().then((rc) => { log(`done in ${((Date.now() - t00) / 1000).toFixed(0)} s`); process.exit(rc) }, (err) => {
+if (!REEXEC) main().then((rc) => { log(`done in ${((Date.now() - t00) / 1000).toFixed(0)} s`); process.exit(rc) }, (err) => {
   console.error(`[bench] ${err.stack ?? err}`)
   process.exit(1)
 })

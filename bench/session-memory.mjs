@@ -48,7 +48,7 @@ routes: [{ path: /, upstream: http://127.0.0.1:3 }]
   what = `Gatehouse's memory store (${store.kind})`
 } catch (err) {
   const lru = new LRUCache({ max: n })
-  store = { save: (s) => { lru.set(s.id, s); return s.id } }
+  store = { save: (s) => { lru.set(s.id, s); return s.id }, get size () { return lru.size } }
   what = `LRU of session objects by id (the memory store is not available: ${err.problems?.join('; ') ?? err.message})`
 }
 const now = Date.now()
@@ -58,5 +58,5 @@ for (let i = 0; i < n; i++) {
   if (t instanceof Promise) await t
 }
 const after = heap()
-process.stdout.write(JSON.stringify({ n, bytes: after - before, what }) + '\n')
+process.stdout.write(JSON.stringify({ n, bytes: after - before, what, held: store.size }) + '\n')
 process.exit(0)

@@ -6,8 +6,10 @@ import { aggregate, resultsTable } from './report.mjs'
 import { ROOT, freePort, waitHttp } from './stack.mjs'
 
 export const VARIANTS = {
-  'node-stream': 'node:http + undici Pool.stream() (the Node floor for one hop)',
-  'fastify-hijack': 'Fastify route, reply.hijack() + Pool.stream() (Gatehouse\'s engine, no auth)',
+  'node-stream': 'node:http + undici Pool.stream() (the issue\'s "Node limit")',
+  'node-dispatch': 'node:http + Gatehouse\'s forward() (undici dispatch handler)',
+  'fastify-hijack': 'Fastify route, reply.hijack() + Gatehouse\'s forward() (undici dispatch), no logger',
+  'fastify-hijack-logger': 'the same with a pino logger on the Fastify instance (as Gatehouse has)',
   'fastify-reply-from': 'Fastify + @fastify/reply-from reply.from()',
   'fastify-http-proxy': 'Fastify + @fastify/http-proxy (reply-from inside)',
 }
