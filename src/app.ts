@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
-import type { Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import { buildAdmin } from './admin/server.js'
@@ -17,7 +17,7 @@ import { sendErrorPage } from './pages.js'
 import { compilePolicy } from './policy/evaluate.js'
 import { UpstreamPools } from './proxy/forward.js'
 import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
-import { proxyPlugin } from './proxy/plugin.js'
+import { fastPath, proxyPlugin } from './proxy/plugin.js'
 import { buildRouteTable } from './routing/match.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { SessionManager } from './session/manager.js'
@@ -68,17 +68,32 @@ function loggerOptions (config: Config): object {
 export async function buildApp (config: Config, deps: AppDeps = {}): Promise<GatehouseApp> {
   const bootId = randomBytes(4).toString('hex')
   let seq = 0
+  const newRequestId = (): string => `${bootId}-${(++seq).toString(36)}`
   const logger = deps.logger === undefined ? loggerOptions(config) : deps.logger
+  // The proxy fast path (see proxy/plugin.ts), installed once Fastify is ready.
+  let fast: ReturnType<typeof fastPath> | undefined
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
-    genReqId: () => `${bootId}-${(++seq).toString(36)}`,
+    genReqId: newRequestId,
     trustProxy: config.trustProxy,
-    // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
-    http: { maxHeaderSize: 96 * 1024 },
+    serverFactory: (fastify: (req: IncomingMessage, res: ServerResponse) => void) => {
+      // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
+      const server = createServer({ maxHeaderSize: 96 * 1024 }, (req, res) => {
+        if (fast !== undefined) fast(req, res, fastify)
+        else fastify(req, res)
+      })
+      // What Fastify sets on a server it makes itself.
+      server.keepAliveTimeout = 72_000
+      server.requestTimeout = 0
+      server.setTimeout(0)
+      return server
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   } as FastifyHttpOptions<Server>) as unknown as FastifyInstance
+  // Closing: every request goes through Fastify again, which answers 503.
+  app.addHook('preClose', async () => { fast = undefined })
   await app.register(fastifyCookie, { hook: false })
   const serialize: SerializeCookie = (name: string, value: string, options: CookieOptions) => app.serializeCookie(name, value, options)
 
@@ -124,6 +139,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     now: deps.now ?? Date.now,
     consumedStates: new LRUCache({ max: 100_000, ttl: LOGIN_TTL_MS }),
     redirectUri,
+    newRequestId,
   }
 
   // Gateway endpoints: form bodies (form_post callbacks, logout forms) only.
@@ -134,7 +150,14 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   registerCallback(gateway, app)
   registerLogout(gateway, app)
   app.all('/.gatehouse/*', async (request, reply) => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' }))
-  await app.register(proxyPlugin, { gw: gateway })
+  await app.register(proxyPlugin, {
+    gw: gateway,
+    enableFastPath: (ok: boolean) => {
+      // Request logging wants every request to pass through Fastify.
+      fast = ok && !config.log.requests ? fastPath(gateway) : undefined
+      log.debug({ fastPath: fast !== undefined }, 'proxy fast path')
+    },
+  })
 
   app.setErrorHandler((err: { statusCode?: number, code?: string, message: string }, request, reply) => {
     // Client faults (bad URL, body too large, bad content type) keep their 4xx;

@@ -35,4 +35,6 @@ export interface Gateway {
   /** States already used by a callback: a replayed callback fails. */
   readonly consumedStates: LRUCache<string, true>
   readonly redirectUri: string
+  /** A new correlation id, in the same series as Fastify's request ids. */
+  readonly newRequestId: () => string
 }

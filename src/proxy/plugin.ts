@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { CompiledRoute, Gateway } from '../context.js'
 import { startLogin } from '../auth/login.js'
@@ -66,28 +67,46 @@ function sendUnauthenticated (gw: Gateway, request: FastifyRequest, reply: Fasti
     .send({ error: 'unauthenticated', message: 'sign in required', login: '/.gatehouse/login' })
 }
 
+/** What the request path needs from Fastify for anything but forwarding. */
+interface Via {
+  readonly request: FastifyRequest
+  readonly reply: FastifyReply
+}
+
+/** handle() stepped aside: Fastify serves this request (it runs handle() again, with `via`). */
+export const TO_FASTIFY = Symbol('gatehouse.to-fastify')
+
 /**
  * The request path: route -> session -> refresh -> policy -> headers -> upstream.
  * Everything the route needs was compiled at load; the provider is contacted
  * only when a token is about to expire.
+ *
+ * Two ways in, one implementation. From Fastify's route (`via` given) it
+ * can answer anything. Straight from the HTTP server (`via` undefined: the
+ * fast path, no Fastify request, reply, child logger or hooks per request)
+ * it only forwards; at the first step that needs more (an error page, a
+ * redirect, a 401, a refresh, a cookie to write, a log line) it returns
+ * TO_FASTIFY before touching the request, and Fastify takes over.
  */
-async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-  const raw = request.raw
+async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, via: Via | undefined): Promise<FastifyReply | undefined | typeof TO_FASTIFY> {
   const url = raw.url ?? '/'
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
   if (hasDotSegment(path)) {
+    if (via === undefined) return TO_FASTIFY
     gw.metrics.inc('gatehouse_requests_total{outcome="bad_request"}')
-    return sendErrorPage(reply, { status: 400, title: 'Bad request', message: 'The request path contains dot segments.', correlationId: request.id, code: 'GH_BAD_PATH' })
+    return sendErrorPage(via.reply, { status: 400, title: 'Bad request', message: 'The request path contains dot segments.', correlationId: via.request.id, code: 'GH_BAD_PATH' })
   }
-  const host = requestHost(request.headers, gw.config.trustProxy)
+  const reqHeaders = raw.headers
+  const host = requestHost(reqHeaders, gw.config.trustProxy)
   const route = matchRoute(gw.routes, host, path)
   if (route === undefined) {
+    if (via === undefined) return TO_FASTIFY
     gw.metrics.inc('gatehouse_requests_total{outcome="no_route"}')
-    return sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No route is configured for this address.', correlationId: request.id, code: 'GH_NO_ROUTE' })
+    return sendErrorPage(via.reply, { status: 404, title: 'Not found', message: 'No route is configured for this address.', correlationId: via.request.id, code: 'GH_NO_ROUTE' })
   }
   const names = gw.sessions.names
-  const split = splitCookieHeader(names, request.headers.cookie)
+  const split = splitCookieHeader(names, reqHeaders.cookie)
   let session: Session | null = null
   let setCookies: string[] | undefined
   if (route.auth !== 'public') {
@@ -96,10 +115,13 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
     session = read.session
     let dirty = read.reseal
     if (read.outcome !== 'ok' && read.outcome !== 'none') {
-      request.log.debug({ outcome: read.outcome }, 'session cookie not accepted')
+      if (via === undefined) return TO_FASTIFY
+      via.request.log.debug({ outcome: read.outcome }, 'session cookie not accepted')
       setCookies = gw.sessions.clear(split.ours)
     }
     if (session !== null && needsRefresh(session, now, gw.config.session.refreshBefore, gw.config.session.clockSkew)) {
+      if (via === undefined) return TO_FASTIFY
+      const { request, reply } = via
       const provider = gw.providers.get(session.provider) ?? route.oidc
       const outcome = session.refreshToken !== undefined ? await gw.refresher.refresh(session, provider, now) : undefined
       if (outcome?.kind === 'refreshed') {
@@ -121,16 +143,21 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
       // 'unavailable' with a still-valid token: keep serving with it.
     }
     if (session === null) {
-      if (route.auth === 'required') return sendUnauthenticated(gw, request, reply, route, q === -1 ? path : url, setCookies)
+      if (route.auth === 'required') {
+        if (via === undefined) return TO_FASTIFY
+        return sendUnauthenticated(gw, via.request, via.reply, route, q === -1 ? path : url, setCookies)
+      }
     } else {
       const decision = evaluatePolicy(route.policy, session.claims)
       if (!decision.allow) {
-        request.log.info({ sub: session.sub, reason: decision.reason, route: route.index }, 'access denied by policy')
+        if (via === undefined) return TO_FASTIFY
+        via.request.log.info({ sub: session.sub, reason: decision.reason, route: route.index }, 'access denied by policy')
         gw.metrics.inc('gatehouse_requests_total{outcome="forbidden"}')
-        if (dirty) reply.header('set-cookie', await gw.sessions.write(session, split.ours, now))
-        return sendErrorPage(reply, { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.', correlationId: request.id, code: 'GH_FORBIDDEN' })
+        if (dirty) via.reply.header('set-cookie', await gw.sessions.write(session, split.ours, now))
+        return sendErrorPage(via.reply, { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.', correlationId: via.request.id, code: 'GH_FORBIDDEN' })
       }
       if (dirty || needsTouch(session, now, gw.config.session)) {
+        if (via === undefined) return TO_FASTIFY
         // A new object: the session read may be shared with later requests of the same cookie.
         session = { ...session, seen: now }
         setCookies = await gw.sessions.write(session, split.ours, now)
@@ -144,30 +171,30 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
   const bearer = session === null || route.bearer === 'none'
     ? undefined
     : route.bearer === 'id_token' ? session.idToken : session.accessToken
-  const headers = buildUpstreamHeaders(request.headers, route.plan, {
+  const headers = buildUpstreamHeaders(reqHeaders, route.plan, {
     remoteAddress: raw.socket.remoteAddress ?? '',
     trustProxy: gw.config.trustProxy,
-    proto: gw.config.trustProxy && typeof request.headers['x-forwarded-proto'] === 'string' ? request.headers['x-forwarded-proto'] : 'http',
-    host: typeof request.headers.host === 'string' ? request.headers.host : host,
+    proto: gw.config.trustProxy && typeof reqHeaders['x-forwarded-proto'] === 'string' ? reqHeaders['x-forwarded-proto'] : 'http',
+    host: typeof reqHeaders.host === 'string' ? reqHeaders.host : host,
     cookie: split.rest,
     bearer,
     identity: session === null ? [] : identityHeaders(route.plan, session.claims),
   })
-  reply.hijack()
-  forward(raw, reply.raw, {
+  via?.reply.hijack()
+  forward(raw, res, {
     pool: route.pool,
-    method: request.method,
+    method: raw.method ?? 'GET',
     path: upstreamPath,
     headers,
     setCookies,
     onError: (failure, err) => {
       gw.metrics.inc(`gatehouse_upstream_errors_total{kind="${failure}"}`)
-      if (failure === 'aborted') { reply.raw.destroy(); return }
-      request.log.warn({ upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
+      if (failure === 'aborted') { res.destroy(); return }
+      const id = via?.request.id ?? gw.newRequestId()
+      ;(via?.request.log ?? gw.log).warn({ reqId: id, upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
       const status = failure === 'timeout' ? 504 : 502
-      const res = reply.raw
       const body = status === 504 ? 'The application did not answer in time.' : 'The application is not reachable right now.'
-      const page = `<!doctype html><title>${status}</title><p>${body}</p><p>correlation id <code>${request.id}</code></p>`
+      const page = `<!doctype html><title>${status}</title><p>${body}</p><p>correlation id <code>${id}</code></p>`
       res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-gatehouse-response': failure, 'content-length': Buffer.byteLength(page), ...(setCookies !== undefined ? { 'set-cookie': setCookies } : {}) })
       res.end(page)
     },
@@ -176,14 +203,57 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
   return undefined
 }
 
+/** Methods the fast path forwards; anything else goes through Fastify's router, as before. */
+const FAST_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+/** Fastify request-lifecycle hooks: where one exists, requests must go through Fastify. */
+const REQUEST_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'onRequestAbort', 'onTimeout', 'onResponse', 'onSend', 'onError'] as const
+
+/** Hooks registered on an instance (Fastify keeps them under a private symbol; unknown layout = assume some). */
+function hasRequestHooks (app: FastifyInstance): boolean {
+  const key = Object.getOwnPropertySymbols(app).find((s) => s.description === 'fastify.hooks')
+  const hooks = key === undefined ? undefined : (app as unknown as Record<symbol, Record<string, unknown[]> | undefined>)[key]
+  if (hooks === undefined) return true
+  return REQUEST_HOOKS.some((h) => !Array.isArray(hooks[h]) || hooks[h].length > 0)
+}
+
+/**
+ * A request listener for the proxy port that forwards what it can without
+ * Fastify and gives everything else to `fastify` (Fastify's own handler):
+ * Gatehouse's endpoints (any first segment starting with '.' or '%', which
+ * covers every spelling of /.gatehouse/), unusual methods, and every
+ * request handle() steps aside for.
+ */
+export function fastPath (gw: Gateway): (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void) => void {
+  return (req, res, fastify) => {
+    const url = req.url
+    const c = url === undefined ? 0 : url.charCodeAt(1)
+    if (url === undefined || url.charCodeAt(0) !== 47 || c === 46 /* . */ || c === 37 /* % */ || !FAST_METHODS.has(req.method ?? '')) {
+      fastify(req, res)
+      return
+    }
+    handle(gw, req, res, undefined).then((r) => { if (r === TO_FASTIFY) fastify(req, res) }, () => {
+      // A bug on the fast path: Fastify runs the request again and answers (500 page, logged).
+      if (!res.headersSent) fastify(req, res)
+      else res.destroy()
+    })
+  }
+}
+
 /**
  * Registers the catch-all proxy route in its own encapsulated context, whose
  * only content-type parser leaves the body untouched so it streams upstream.
+ * `enableFastPath` is called once Fastify is ready when no request hook
+ * applies to the route (a hook must never be skipped).
  */
-export async function proxyPlugin (app: FastifyInstance, opts: { gw: Gateway }): Promise<void> {
+export async function proxyPlugin (app: FastifyInstance, opts: { gw: Gateway, enableFastPath?: (ok: boolean) => void }): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
-  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => handle(opts.gw, request, reply)
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const r = await handle(opts.gw, request.raw, reply.raw, { request, reply })
+    return r === TO_FASTIFY ? undefined : r
+  }
   app.all('/', handler)
   app.all('/*', handler)
+  app.addHook('onReady', async () => { opts.enableFastPath?.(!hasRequestHooks(app)) })
 }
