@@ -9,9 +9,10 @@
 //   npm run bench -- --engines     proxy engines compared (node:http, hijack + Pool.stream, reply-from, http-proxy)
 //   npm run bench -- --profile     a --cpu-prof run of the authenticated case, summarised
 //
-// Settings (environment): BENCH_DURATION (s, 5), BENCH_WARMUP (s, 2), BENCH_ROUNDS (3),
+// Settings (environment): BENCH_DURATION (s, 4), BENCH_WARMUP (s, 2), BENCH_ROUNDS (5),
 // BENCH_CONNECTIONS (64), BENCH_THREADS (2, wrk), BENCH_LOADGEN (wrk | autocannon; wrk when installed),
-// BENCH_UPSTREAM (auto | node), BENCH_CASES (comma list), BENCH_QUIET_PCT (15), BENCH_QUIET_WAIT (s, 60),
+// BENCH_UPSTREAM (auto | node), BENCH_CASES (comma list), BENCH_QUIET_PCT (15), BENCH_QUIET_WAIT (s, 30),
+// BENCH_PIN_GATEHOUSE / BENCH_PIN_LOAD (CPU lists for taskset: Gatehouse / wrk and nginx),
 // BENCH_OUT (report path), BENCH_HISTORY (1; 0 = do not append), BENCH_NICE (-10 as root, else 0).
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -20,7 +21,7 @@ import path from 'node:path'
 import { hasProc } from './lib/proc.mjs'
 import { wrkVersion } from './lib/load.mjs'
 import { runRounds, CLK_TCK } from './lib/measure.mjs'
-import { aggregate, appendHistory, historyLine, resultsTable, runsTable } from './lib/report.mjs'
+import { aggregate, appendHistory, fmt, historyLine, pairedDelta, resultsTable, runsTable } from './lib/report.mjs'
 import { Procs, ROOT, checkConfig, freePort, prioritise, sessionLeader, startGatehouse, startUpstream, dist } from './lib/stack.mjs'
 import { startProvider, providerRequests, CLIENT_ID, CLIENT_SECRET, USER } from './lib/idp.mjs'
 import { login, request } from './lib/login.mjs'
@@ -45,13 +46,13 @@ const MODE = argv.has('--scale') || E.BENCH_SCALE === '1' ? 'scale' : argv.has('
 const loadTool = E.BENCH_LOADGEN || (wrkVersion() !== undefined ? 'wrk' : 'autocannon')
 const OPTS = {
   tool: loadTool,
-  seconds: num(E.BENCH_DURATION, MODE === 'standard' ? 5 : 3),
+  seconds: num(E.BENCH_DURATION, MODE === 'standard' ? 4 : 3),
   warmup: num(E.BENCH_WARMUP, 2),
-  rounds: num(E.BENCH_ROUNDS, MODE === 'standard' ? 3 : 2),
+  rounds: num(E.BENCH_ROUNDS, MODE === 'standard' ? 5 : 3),
   connections: num(E.BENCH_CONNECTIONS, 64),
   threads: num(E.BENCH_THREADS, 2),
   quietPct: num(E.BENCH_QUIET_PCT, 15),
-  quietBudgetMs: num(E.BENCH_QUIET_WAIT, 60) * 1000,
+  quietBudgetMs: num(E.BENCH_QUIET_WAIT, 30) * 1000,
 }
 export const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-0123456789'
 
@@ -246,6 +247,7 @@ async function main () {
     const all = [
       { key: 'direct', label: 'direct to the upstream (the limit)', url: `${upstream.url}/`, expect: 200, headers: async () => ({}), pid: undefined },
       { key: 'public', label: 'Gatehouse, public route (proxy cost alone)', inst: m, url: url(m, '/public/item'), expect: 200, headers: async () => ({}) },
+      { key: 'public-cookie', label: 'Gatehouse, public route, request carrying the session cookie', inst: m, url: url(m, '/public/item'), expect: 200, headers: fresh(m) },
       { key: 'cookie', label: 'Gatehouse, authenticated, cookie store', inst: m, url: url(m, '/'), expect: 200, headers: fresh(m) },
       { key: 'memory', label: 'Gatehouse, authenticated, memory store', inst: plan.memory, url: url(plan.memory, '/'), expect: 200, headers: fresh(plan.memory) },
       { key: 'redis', label: 'Gatehouse, authenticated, redis store', inst: plan.redis, url: url(plan.redis, '/'), expect: 200, headers: fresh(plan.redis) },
@@ -288,6 +290,10 @@ async function main () {
       '',
       resultsTable(rows, labels),
       '',
+      ...[['cookie', 'public'], ['cookie', 'public-cookie'], ['public-cookie', 'public']].map(([a, b]) => {
+        const d = pairedDelta(results, a, b)
+        return d === undefined ? undefined : `- ${a} − ${b}: ${fmt(d.median, 1)} µs CPU per request (median of ${d.n} rounds, each round's difference ${fmt(d.min, 1)}..${fmt(d.max, 1)})`
+      }).filter((x) => x !== undefined),
       ...skipped.map(([c, why]) => `- not run: ${c.label} — ${why}`),
       skipped.length > 0 ? '' : undefined,
       `Session of the authenticated cases: a real login at the development provider; ID token ${facts?.idTokenBytes ?? '?'} bytes, ` +

@@ -52,7 +52,8 @@ function runWrk (o) {
   for (const [k, v] of Object.entries(o.headers)) args.push('-H', `${k}: ${v}`)
   args.push(o.url)
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const [cmd, argv] = process.env.BENCH_PIN_LOAD ? ['taskset', ['-c', process.env.BENCH_PIN_LOAD, 'wrk', ...args]] : ['wrk', args]
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (d) => { out += d })
     child.stderr.on('data', (d) => { out += d })

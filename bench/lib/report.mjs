@@ -122,3 +122,22 @@ export function appendHistory (existing, line) {
     : existing.endsWith('\n') ? existing : existing + '\n'
   return base + line + '\n'
 }
+
+/**
+ * The median over rounds of the difference a − b in CPU µs per request,
+ * taken within each round (runs of one round are seconds apart and share the
+ * machine's state, so the pairing cancels much of the drift between rounds).
+ * @param {RunResult[]} results
+ * @param {string} a case key
+ * @param {string} b case key
+ * @returns {{ median: number, min: number, max: number, n: number } | undefined}
+ */
+export function pairedDelta (results, a, b) {
+  const d = []
+  for (const ra of results.filter((r) => r.key === a)) {
+    const rb = results.find((r) => r.key === b && r.round === ra.round)
+    if (rb !== undefined && !ra.noisy && !rb.noisy) d.push(ra.cpuUs - rb.cpuUs)
+  }
+  if (d.length === 0) return undefined
+  return { median: median(d), min: Math.min(...d), max: Math.max(...d), n: d.length }
+}

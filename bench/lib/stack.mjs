@@ -144,7 +144,10 @@ http {
   }
 }
 `)
-    const p = procs.start('upstream', 'nginx', ['-c', conf, '-p', prefix + '/', '-g', 'daemon off;'])
+    const pin = process.env.BENCH_PIN_LOAD
+    const p = pin
+      ? procs.start('upstream', 'taskset', ['-c', pin, 'nginx', '-c', conf, '-p', prefix + '/', '-g', 'daemon off;'])
+      : procs.start('upstream', 'nginx', ['-c', conf, '-p', prefix + '/', '-g', 'daemon off;'])
     await waitHttp(`http://127.0.0.1:${port}/`, { proc: p, status: 200 })
     const version = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim()
     return { proc: p, url: `http://127.0.0.1:${port}`, what: `nginx \`return 200\`, 1 worker (${version})` }
@@ -169,7 +172,10 @@ export function checkConfig (file) {
  * /readyz (provider discovery done, so logins work).
  */
 export async function startGatehouse (procs, inst, nodeArgs = []) {
-  const p = procs.start(inst.name, process.execPath, [...nodeArgs, CLI, '--config', inst.file], { env: { NODE_ENV: 'production' } })
+  const pin = process.env.BENCH_PIN_GATEHOUSE
+  const p = pin
+    ? procs.start(inst.name, 'taskset', ['-c', pin, process.execPath, ...nodeArgs, CLI, '--config', inst.file], { env: { NODE_ENV: 'production' } })
+    : procs.start(inst.name, process.execPath, [...nodeArgs, CLI, '--config', inst.file], { env: { NODE_ENV: 'production' } })
   await waitHttp(`http://127.0.0.1:${inst.adminPort}/readyz`, { proc: p, status: 200, timeoutMs: 60_000 })
   return p
 }

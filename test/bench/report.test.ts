@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseMachineStat, parseRss, parseStat, treeTicks, usPerRequest } from '../../bench/lib/proc.mjs'
-import { aggregate, appendHistory, historyLine, median, resultsTable } from '../../bench/lib/report.mjs'
+import { aggregate, appendHistory, historyLine, median, pairedDelta, resultsTable } from '../../bench/lib/report.mjs'
 import { parseWrkOutput } from '../../bench/lib/load.mjs'
 import { area, selfTimes } from '../../bench/lib/cpuprofile.mjs'
 
@@ -104,4 +104,15 @@ t.test('cpu profile: self time by function and area, within a time window', asyn
   const late = selfTimes(profile, { from: 1025, to: 2000 })
   t.same(late.areas.map(([a]) => a).sort(), ['gatehouse session/manager', 'idle'])
   t.equal(late.totalMs, 0.02)
+})
+
+t.test('paired differences: per round, noisy rounds left out', async (t) => {
+  const results = [
+    run('cookie', 1, 0, 120), run('public', 1, 0, 100),
+    run('cookie', 2, 0, 150), run('public', 2, 0, 140),
+    run('cookie', 3, 0, 300, true), run('public', 3, 0, 100),
+    run('cookie', 4, 0, 111), run('public', 4, 0, 99),
+  ]
+  t.same(pairedDelta(results, 'cookie', 'public'), { median: 12, min: 10, max: 20, n: 3 })
+  t.equal(pairedDelta(results, 'cookie', 'absent'), undefined)
 })
