@@ -2,18 +2,19 @@ import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import type { Server } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import type { JWK } from 'jose'
 import { LRUCache } from 'lru-cache'
 import { buildAdmin } from './admin/server.js'
 import { registerCallback } from './auth/callback.js'
 import { LOGIN_TTL_MS } from './auth/login-state.js'
 import { registerLogin } from './auth/login.js'
 import { registerLogout } from './auth/logout.js'
-import { OidcProvider } from './auth/oidc.js'
+import { loadClientKey, OidcProvider } from './auth/oidc.js'
 import { Refresher } from './auth/refresh.js'
 import type { Config } from './config/types.js'
 import type { CompiledRoute, Gateway } from './context.js'
 import { Metrics } from './metrics.js'
-import { sendErrorPage } from './pages.js'
+import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { compilePolicy } from './policy/evaluate.js'
 import { UpstreamPools } from './proxy/forward.js'
 import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
@@ -84,8 +85,9 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
 
   const redirectUri = config.publicOrigin + CALLBACK_PATH
   const log = app.log
+  const now = deps.now ?? Date.now
   const providers = new Map<string, OidcProvider>()
-  for (const p of config.providers) providers.set(p.id, new OidcProvider(p, redirectUri, log))
+  for (const p of config.providers) providers.set(p.id, new OidcProvider(p, redirectUri, log, { now, clockSkew: config.session.clockSkew }))
   const defaultProvider = providers.get(config.providers[0]!.id)!
   const metrics = new Metrics()
   const store = deps.store ?? new CookieStore()
@@ -121,7 +123,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     metrics,
     refresher: new Refresher(metrics),
     log,
-    now: deps.now ?? Date.now,
+    now,
     consumedStates: new LRUCache({ max: 100_000, ttl: LOGIN_TTL_MS }),
     redirectUri,
   }
@@ -133,6 +135,18 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   registerLogin(gateway, app)
   registerCallback(gateway, app)
   registerLogout(gateway, app)
+  // private_key_jwt: the public halves of the client keys, with the kid the
+  // client assertions carry, for providers that read the client's jwks_uri.
+  const clientKeys = new Map<string, JWK>()
+  for (const p of config.providers) {
+    if (p.tokenEndpointAuthMethod !== 'private_key_jwt') continue
+    const k = await loadClientKey(p)
+    clientKeys.set(k.kid, k.publicJwk)
+  }
+  if (clientKeys.size > 0) {
+    const body = JSON.stringify({ keys: [...clientKeys.values()] })
+    app.get('/.gatehouse/jwks', async (_request, reply) => markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body))
+  }
   app.all('/.gatehouse/*', async (request, reply) => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' }))
   await app.register(proxyPlugin, { gw: gateway })
 

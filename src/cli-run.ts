@@ -1,14 +1,13 @@
 import { buildApp, type GatehouseApp } from './app.js'
 import type { Config } from './config/types.js'
+import { configWarnings } from './config/validate.js'
 
 /** Runs the gateway until SIGTERM/SIGINT, then drains in-flight requests and exits. */
 export async function run (config: Config): Promise<GatehouseApp> {
   const gh = await buildApp(config)
   await gh.app.listen({ host: config.listen.host, port: config.listen.port })
   if (gh.admin !== undefined) await gh.admin.listen({ host: config.admin!.listen.host, port: config.admin!.listen.port })
-  for (const p of config.providers) {
-    if (p.responseType !== 'code') gh.app.log.warn({ provider: p.id, responseType: p.responseType }, 'tokens from the authorization endpoint (implicit/hybrid) are discouraged by RFC 9700')
-  }
+  for (const warning of configWarnings(config)) gh.app.log.warn(warning)
   // Discovery runs in the background with retries; /readyz reports it.
   void gh.startProviders()
   let closing = false

@@ -23,6 +23,18 @@ export function isTokenExpired (s: Session, now: number, clockSkew: number): boo
   return s.expiresAt !== undefined && now >= s.expiresAt + clockSkew
 }
 
+/**
+ * Whether a browser navigation should renew this session at the provider
+ * (prompt=none): it has no refresh token and its token expires within
+ * `refreshBefore`. Before actual expiry only when the tokens are older than
+ * that window, so a provider issuing tokens shorter-lived than the window
+ * does not send every page view through the provider. Pure.
+ */
+export function needsRenewal (s: Session, now: number, refreshBefore: number, clockSkew: number): boolean {
+  if (s.refreshToken !== undefined || !needsRefresh(s, now, refreshBefore, clockSkew)) return false
+  return isTokenExpired(s, now, clockSkew) || now - (s.tokensAt ?? s.iat) >= refreshBefore + clockSkew
+}
+
 const RECENT_TTL_MS = 30_000
 
 /**
@@ -69,6 +81,7 @@ export class Refresher {
     const next: Session = {
       ...session,
       seen: now,
+      tokensAt: now,
       claims,
       accessToken: r.accessToken,
       refreshToken: r.refreshToken ?? rt,

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
+import type { ProviderConfig, ResponseType } from '../config/types.js'
 
 /**
  * A development OpenID Provider: panva's certified oidc-provider with its
@@ -48,6 +49,36 @@ export const DEMO_USERS: Readonly<Record<string, DevUser>> = Object.freeze({
   mallory: { email: 'mallory@evil.example', name: 'Mallory', groups: [] },
 })
 
+/** Every response type of the configuration contract; the development provider offers them all. */
+export const ALL_RESPONSE_TYPES: readonly ResponseType[] = ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token']
+
+/** The grant types a client needs for a response type: a code is redeemed, tokens from the authorization endpoint are "implicit". */
+export function grantTypesFor (responseType: ResponseType): string[] {
+  const parts = responseType.split(' ')
+  const grants: string[] = []
+  if (parts.includes('code')) grants.push('authorization_code', 'refresh_token')
+  if (parts.includes('id_token') || parts.includes('token')) grants.push('implicit')
+  return grants
+}
+
+/**
+ * The client registration matching a Gatehouse provider config: its response
+ * type, the grant types that go with it, its client authentication (with
+ * private_key_jwt, the key is read from Gatehouse's /.gatehouse/jwks).
+ */
+export function devClientFor (p: ProviderConfig, publicOrigin: string): Record<string, unknown> {
+  return {
+    client_id: p.clientId,
+    ...(p.clientSecret !== undefined ? { client_secret: p.clientSecret } : {}),
+    redirect_uris: [`${publicOrigin}/.gatehouse/callback`],
+    post_logout_redirect_uris: [`${publicOrigin}/`],
+    response_types: [p.responseType],
+    grant_types: grantTypesFor(p.responseType),
+    token_endpoint_auth_method: p.tokenEndpointAuthMethod,
+    ...(p.tokenEndpointAuthMethod === 'private_key_jwt' ? { jwks_uri: `${publicOrigin}/.gatehouse/jwks` } : {}),
+  }
+}
+
 export async function startDevProvider (opts: DevProviderOptions): Promise<DevProvider> {
   const { default: Provider } = await import('oidc-provider')
   const { createServer } = await import('node:http')
@@ -78,6 +109,7 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
       profile: ['name', 'preferred_username', 'groups'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
+    responseTypes: [...ALL_RESPONSE_TYPES],
     // Put profile and email claims in the ID token too, as most providers do.
     conformIdTokenClaims: false,
     features: {
@@ -100,6 +132,16 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
   }
   opts.configure?.(config)
   const provider = new Provider(issuer, config)
+  // oidc-provider refuses http:// and localhost redirect URIs for clients of
+  // the implicit and hybrid flows. This provider only ever runs on loopback
+  // for the demo and the tests, where those are exactly what is used
+  // (oidc-provider's documented way to allow them).
+  const schema = provider.Client.Schema.prototype
+  const invalidate = schema.invalidate
+  schema.invalidate = function (message: string, code?: string) {
+    if (code === 'implicit-force-https' || code === 'implicit-forbid-localhost') return
+    invalidate.call(this, message, code)
+  }
   const grants = new Map<string, number>()
   const requests = new Map<string, number>()
   provider.on('grant.success', (ctx: any) => {

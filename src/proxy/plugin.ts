@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { CompiledRoute, Gateway } from '../context.js'
 import { startLogin } from '../auth/login.js'
-import { isTokenExpired, needsRefresh } from '../auth/refresh.js'
+import { isTokenExpired, needsRefresh, needsRenewal } from '../auth/refresh.js'
 import { safeReturnTo } from '../auth/return-to.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
@@ -99,18 +99,31 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
       request.log.debug({ outcome: read.outcome }, 'session cookie not accepted')
       setCookies = gw.sessions.clear(split.ours)
     }
-    if (session !== null && needsRefresh(session, now, gw.config.session.refreshBefore, gw.config.session.clockSkew)) {
+    const { refreshBefore, clockSkew } = gw.config.session
+    if (session !== null && session.refreshToken === undefined && needsRefresh(session, now, refreshBefore, clockSkew)) {
+      // No refresh token (implicit flows, or no offline_access): a browser
+      // navigation renews the session at the provider with prompt=none and
+      // comes back to this page. Anything else is served while the token is
+      // valid, then gets 401 (or goes on anonymously): the session cookie is
+      // kept, so the next navigation can still renew it.
+      if (needsRenewal(session, now, refreshBefore, clockSkew) && wantsLoginRedirect(request, route.unauthenticated)) {
+        gw.metrics.inc('gatehouse_requests_total{outcome="renew_redirect"}')
+        if (setCookies !== undefined) reply.header('set-cookie', setCookies)
+        return startLogin(gw, request, reply, gw.providers.get(session.provider) ?? route.oidc, safeReturnTo(q === -1 ? path : url), { renewing: session })
+      }
+      if (isTokenExpired(session, now, clockSkew)) session = null
+    } else if (session !== null && needsRefresh(session, now, refreshBefore, clockSkew)) {
       const provider = gw.providers.get(session.provider) ?? route.oidc
-      const outcome = session.refreshToken !== undefined ? await gw.refresher.refresh(session, provider, now) : undefined
-      if (outcome?.kind === 'refreshed') {
+      const outcome = await gw.refresher.refresh(session, provider, now)
+      if (outcome.kind === 'refreshed') {
         session = outcome.session
         dirty = true
-      } else if (outcome?.kind === 'ended' || isTokenExpired(session, now, gw.config.session.clockSkew)) {
+      } else if (outcome.kind === 'ended' || isTokenExpired(session, now, clockSkew)) {
         // No way to a valid token: the user signs in again (or the API client gets 401).
-        if (outcome?.kind === 'ended') {
+        if (outcome.kind === 'ended') {
           request.log.info({ sub: session.sub, reason: outcome.reason }, 'session ended by refresh failure')
           await gw.sessions.end(session)
-        } else if (outcome?.kind === 'unavailable') {
+        } else if (outcome.kind === 'unavailable') {
           request.log.warn({ code: outcome.error.code }, 'token refresh failed; provider unavailable')
           gw.metrics.inc('gatehouse_requests_total{outcome="provider_unavailable"}')
           return sendErrorPage(reply.header('retry-after', '5'), { status: 503, title: 'Sign-in service unavailable', message: 'Your session needs renewing and the identity provider cannot be reached. Please retry shortly.', correlationId: request.id, code: outcome.error.code })
