@@ -72,7 +72,8 @@ export function classifyProviderError (err: unknown, during: string): GatewayErr
     return new LoginError(`GH_LOGIN_${codePart(err.error)}`, 400, `the identity provider rejected the ${during}: ${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`, { cause: err })
   }
   if (err instanceof client.ClientError) {
-    const cause = err.cause as { claim?: unknown, attribute?: unknown } | undefined
+    // openid-client wraps oauth4webapi's error, whose `cause` names the claim or attribute compared.
+    const cause = (err.cause as { cause?: { claim?: unknown, attribute?: unknown } } | undefined)?.cause
     switch (err.code) {
       case 'OAUTH_TIMEOUT':
       case 'OAUTH_ABORT':

@@ -40,6 +40,8 @@ export interface DevProvider {
   readonly grants: Map<string, number>
   /** Every request the provider served, by path (e.g. '/token'). */
   readonly requests: Map<string, number>
+  /** Adds a Koa middleware around the provider's own (tests rewrite responses with it). */
+  use (middleware: (ctx: any, next: () => Promise<void>) => Promise<void>): void
   close (): Promise<void>
 }
 
@@ -149,7 +151,7 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
     grants.set(type, (grants.get(type) ?? 0) + 1)
   })
   provider.on('server_error', (_ctx: unknown, err: Error) => { process.stderr.write(`dev idp server_error: ${err.stack ?? err.message}\n`) })
-  const callback = provider.callback()
+  let callback = provider.callback()
   server.on('request', (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!
     requests.set(path, (requests.get(path) ?? 0) + 1)
@@ -161,6 +163,11 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
     provider,
     grants,
     requests,
+    use: (middleware) => {
+      provider.use(middleware)
+      // Koa composes its middleware when the handler is made: make it again.
+      callback = provider.callback()
+    },
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
