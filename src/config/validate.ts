@@ -467,8 +467,9 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
   for (const r of routes) {
     const p = providers.find((q) => q.id === r.provider)
     // An implicit login with response_type=id_token yields no access token: a
-    // route that promises one to its upstream could never be served.
-    if (p !== undefined && r.bearer === 'access_token' && !yieldsAccessToken(p.responseType)) {
+    // route that promises one to its upstream could never be served. (A public
+    // route forwards no token at all.)
+    if (p !== undefined && r.auth !== 'public' && r.bearer === 'access_token' && !yieldsAccessToken(p.responseType)) {
       const defaulted = (raw.routes as Obj[])[r.index]?.bearer === undefined ? ' (access_token is the default)' : ''
       c.add(`routes[${r.index}].bearer`, `provider ${JSON.stringify(p.id)} uses responseType ${JSON.stringify(p.responseType)}, which yields no access token${defaulted}; use bearer: id_token or none`)
     }
