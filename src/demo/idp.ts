@@ -119,6 +119,12 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
       revocation: { enabled: true },
     },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-0123456789'] },
+    // oidc-provider refuses to fetch from loopback addresses (SSRF protection);
+    // this provider's clients (Gatehouse's /.gatehouse/jwks) are all on loopback.
+    fetch: async (url: string, options: RequestInit & { dispatcher?: unknown }) => {
+      delete options.dispatcher
+      return globalThis.fetch(url, options)
+    },
     ttl: {
       AccessToken: opts.ttl?.AccessToken ?? 3600,
       IdToken: opts.ttl?.IdToken ?? 3600,
