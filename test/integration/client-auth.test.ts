@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { calculateJwkThumbprint, decodeProtectedHeader, type JWK } from 'jose'
 import { request } from '../fixtures/browser.js'
-import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET, startStack, type Stack } from '../fixtures/stack.js'
+import { CLIENT_ID, CLIENT_SECRET, gatewayYaml, startStack, type Stack } from '../fixtures/stack.js'
 
 /**
  * Client authentication at the token endpoint, one login per method, with
@@ -12,22 +12,7 @@ import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET, startStack, type Stack } from
  * registered, so a client registered otherwise must be refused.)
  */
 
-function yaml (provider: string): string {
-  return `
-listen: 127.0.0.1:{{PORT}}
-publicUrl: {{PUBLIC}}
-providers:
-  - id: test
-    issuer: {{ISSUER}}
-    clientId: ${CLIENT_ID}
-${provider}
-session:
-  secret: ${SESSION_SECRET}
-routes:
-  - path: /
-    upstream: {{UPSTREAM}}
-`
-}
+const yaml = (provider: string): string => gatewayYaml({ provider })
 
 /** Records the token requests the provider receives (client_assertion header, auth scheme). */
 function recordTokenRequests (s: Stack): { auth: string | undefined, body: URLSearchParams }[] {

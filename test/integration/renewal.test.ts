@@ -20,9 +20,9 @@ async function renewalStack (t: Test, responseType: 'id_token' | 'id_token token
       responseType,
       responseMode,
       // Without offline_access: no refresh token in the code flow either.
-      provider: '    scopes: [openid, email, profile]\n',
+      scopes: '[openid, email, profile]',
       session: '  refreshBefore: 5s\n  clockSkew: 1s\n',
-    }).replace('    scopes: [openid, email, profile, offline_access]\n', ''),
+    }),
     client: flowClient(responseType),
     idp: { ttl: { IdToken: TTL_S, AccessToken: TTL_S }, alwaysIssueRefreshToken: false },
     deps: { now: () => Date.now() + clock.offset },
