@@ -204,7 +204,7 @@ class ProviderKeys {
   }
 
   async #fetch (): Promise<void> {
-    const res = await fetch(this.#uri, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_S * 1000), headers: { accept: 'application/json' }, redirect: 'error' })
+    const res = await fetch(this.#uri, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_S * 1000), headers: { accept: 'application/json' } })
     if (!res.ok) throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, `the provider's JWKS answered HTTP ${res.status}`)
     let set: JWTVerifyGetKey
     try {

@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import { splitCookieHeader } from '../../src/session/cookies.js'
 import type { Session } from '../../src/session/session.js'
 import type { Browser, Response } from '../fixtures/browser.js'
+import { installTamper, makeKey, reSign, type Forgery, type Tamper } from '../fixtures/rogue.js'
 import { flowClient, flowYaml, startStack, type Stack } from '../fixtures/stack.js'
 
 /**
@@ -113,4 +114,38 @@ t.test('the provider session has ended: prompt=none gets login_required, then a 
   t.equal(res.url, `${s.url}/page?next=1`, 'and the user lands where they were going')
   const next = (await session(s, b))!
   t.not(next.iat, first.iat, 'a fresh session: login time restarts')
+})
+
+t.test('with a refresh token: refreshed, and the refreshed ID token is verified too', async (t) => {
+  const key = await makeKey('k1')
+  const forgeries: (Forgery | undefined)[] = [undefined, { claims: (c) => { c.sub = 'bob' } }, { sign: 'bad-signature' }]
+  for (const forgery of forgeries) {
+    const clock = { offset: 0 }
+    let tamper: Tamper | undefined
+    const s = await startStack(t, {
+      yaml: flowYaml({ responseType: 'code id_token', session: '  refreshBefore: 5s\n  clockSkew: 1s\n' }),
+      client: flowClient('code id_token'),
+      idp: { ttl: { IdToken: TTL_S, AccessToken: TTL_S }, configure: (c) => { c.jwks = { keys: [key.privateJwk] } } },
+      onIdp: (idp, publicUrl) => { installTamper(idp, `${publicUrl}/.gatehouse/callback`, () => tamper) },
+      deps: { now: () => Date.now() + clock.offset },
+    })
+    const b = s.browser()
+    t.equal((await b.login(`${s.url}/page`)).status, 200)
+    const first = (await session(s, b))!
+    t.ok(first.refreshToken, 'a refresh token')
+    // The provider's refreshed ID token names another user, or is not signed by it.
+    if (forgery !== undefined) tamper = { token: async (body) => { body.id_token = await reSign(body.id_token as string, forgery, key) } }
+    clock.offset = (TTL_S - 3) * 1000
+    const api = await b.fetch(`${s.url}/api/x`, { headers: { accept: 'application/json', 'sec-fetch-mode': 'cors' } })
+    t.equal(s.idp.grants.get('refresh_token'), 1, 'one refresh')
+    if (forgery === undefined) {
+      t.equal(api.status, 200, 'an API call near expiry is served after a refresh, no redirect')
+      const refreshed = (await session(s, b))!
+      t.not(refreshed.accessToken, first.accessToken, 'a new access token')
+      t.equal(refreshed.id, first.id, 'the same session')
+    } else {
+      t.equal(api.status, 401, 'a refreshed ID token that fails verification ends the session')
+      t.match(String(api.headers['set-cookie']), /gatehouse=;/, 'the session cookie is cleared')
+    }
+  }
 })
