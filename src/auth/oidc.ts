@@ -114,7 +114,7 @@ function describeNetworkError (err: Error): string {
   return cause?.code ?? cause?.message ?? err.message
 }
 
-/** Where a client-authentication key is published: the public half, with the `kid` the client assertions carry. */
+/** The private_key_jwt client key: how it authenticates, and its public half with the `kid` the client assertions carry. */
 export interface ClientKey {
   readonly auth: client.ClientAuth
   readonly kid: string

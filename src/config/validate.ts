@@ -155,7 +155,9 @@ function privateKeyProblem (text: string): string | undefined {
     return 'not a private key (expected PEM, e.g. -----BEGIN PRIVATE KEY-----, or a private JWK as JSON)'
   }
   const type = key.asymmetricKeyType
-  if (type !== 'rsa' && type !== 'rsa-pss' && type !== 'ec' && type !== 'ed25519') return `a ${String(type)} key cannot sign client assertions (use RSA, EC or Ed25519)`
+  if (type !== 'rsa' && type !== 'ec' && type !== 'ed25519') return `a ${String(type)} key cannot sign client assertions (use RSA, EC P-256/P-384/P-521 or Ed25519)`
+  const crv = key.asymmetricKeyDetails?.namedCurve
+  if (type === 'ec' && crv !== 'prime256v1' && crv !== 'secp384r1' && crv !== 'secp521r1') return `an EC key on curve ${String(crv)} cannot sign client assertions (use P-256, P-384 or P-521)`
   return undefined
 }
 

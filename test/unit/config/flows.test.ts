@@ -71,6 +71,8 @@ t.test('PKCE, public clients and private keys', async (t) => {
   const { privateKey } = generateKeyPairSync('x25519')
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
   t.match(problems(yaml(`    privateKey: |\n${pem.trim().split('\n').map((l) => `      ${l}`).join('\n')}\n`)), [/providers\[0\]\.privateKey: a x25519 key cannot sign/])
+  const k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  t.match(problems(yaml(`    privateKey: |\n${k1.trim().split('\n').map((l) => `      ${l}`).join('\n')}\n`)), [/providers\[0\]\.privateKey: an EC key on curve secp256k1 cannot sign/])
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
   const c = parseConfig(yaml(`    privateKey: '${JSON.stringify(ec)}'\n`), { env: {} })
   t.equal(c.providers[0]!.tokenEndpointAuthMethod, 'private_key_jwt', 'a JWK private key: private_key_jwt by default')
