@@ -59,14 +59,12 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
       state: login.state,
       nonce: login.nonce,
       ...(login.codeVerifier !== undefined ? { codeVerifier: login.codeVerifier } : {}),
-    })
+    }, now)
   } catch (err) {
     return sendLoginError(gw, request, reply, err, login.rd)
   }
   // A brand-new session: new id, never one the browser had before (session
   // fixation); any session it carried is ended.
-  const previous = await gw.sessions.read(ours, now)
-  if (previous.session !== null) await gw.sessions.end(previous.session)
   const session: Session = {
     v: 1,
     id: randomToken(16),
@@ -83,8 +81,11 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   }
   let cookies: string[]
   try {
-    cookies = await gw.sessions.write(session, ours, now)
+    const previous = await gw.sessions.read(ours, now)
+    if (previous.session !== null) await gw.sessions.end(previous.session, now)
+    cookies = await gw.sessions.write(session, ours, now, true)
   } catch (err) {
+    // The session store is unreachable (503) or the session cannot be stored.
     return sendLoginError(gw, request, reply, err, login.rd)
   }
   gw.metrics.inc('gatehouse_logins_total{result="ok"}')

@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto'
-import { importJWK, importPKCS8, type JWK } from 'jose'
+import { createRemoteJWKSet, importJWK, importPKCS8, type JWK, type JWTVerifyGetKey } from 'jose'
 import * as client from 'openid-client'
 import type { ProviderConfig } from '../config/types.js'
 import { isLoopbackHost } from '../config/validate.js'
@@ -126,6 +126,7 @@ export class OidcProvider {
   #discovering: Promise<void> | undefined
   #stopped = false
   #retryTimer: NodeJS.Timeout | undefined
+  #signingKeys: JWTVerifyGetKey | undefined
 
   constructor (cfg: ProviderConfig, redirectUri: string, log: Logger) {
     this.id = cfg.id
@@ -138,6 +139,40 @@ export class OidcProvider {
   get ready (): boolean { return this.#config !== undefined }
 
   get hasEndSession (): boolean { return this.#config?.serverMetadata().end_session_endpoint !== undefined }
+
+  /** The issuer exactly as discovered (what the provider's tokens carry in `iss`), once discovery is done. */
+  get issuer (): string | undefined { return this.#config?.serverMetadata().issuer }
+
+  /**
+   * The provider's signing keys, for verifying tokens openid-client does not
+   * handle (back-channel logout tokens). jose fetches them on demand and
+   * again when a token names an unknown key id (key rotation).
+   */
+  get signingKeys (): JWTVerifyGetKey | undefined {
+    if (this.#signingKeys === undefined && this.#config !== undefined) {
+      const uri = this.#config.serverMetadata().jwks_uri
+      if (uri !== undefined) this.#signingKeys = createRemoteJWKSet(new URL(uri), { timeoutDuration: DISCOVERY_TIMEOUT_S * 1000 })
+    }
+    return this.#signingKeys
+  }
+
+  /**
+   * Revokes a token at the provider (RFC 7009) when it has a revocation
+   * endpoint. Best effort: logout never waits on, or fails with, the
+   * provider; a failure is logged (without the token) and reported as false.
+   */
+  async revoke (token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+    const config = this.#config
+    if (config?.serverMetadata().revocation_endpoint === undefined) return false
+    try {
+      await client.tokenRevocation(config, token, { token_type_hint: hint })
+      return true
+    } catch (err) {
+      const e = classifyProviderError(err, 'token revocation')
+      this.#log.warn({ provider: this.id, code: e.code, err: e.message }, 'token revocation failed')
+      return false
+    }
+  }
 
   /**
    * Runs discovery and loads the provider's keys. On failure, retries in the
@@ -230,7 +265,7 @@ export class OidcProvider {
    * (signature, iss, aud, azp, exp, iat, nonce). Fetches userinfo when
    * configured, requiring its `sub` to equal the ID token's.
    */
-  async completeCodeLogin (callbackUrl: URL, checks: LoginChecks): Promise<LoginResult> {
+  async completeCodeLogin (callbackUrl: URL, checks: LoginChecks, now: number): Promise<LoginResult> {
     const config = this.#require()
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
     try {
@@ -262,7 +297,7 @@ export class OidcProvider {
       idToken: tokens.id_token,
       ...(tokens.access_token !== undefined ? { accessToken: tokens.access_token } : {}),
       ...(tokens.refresh_token !== undefined ? { refreshToken: tokens.refresh_token } : {}),
-      expiresAt: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : idClaims.exp * 1000,
+      expiresAt: expiresIn !== undefined ? now + expiresIn * 1000 : idClaims.exp * 1000,
     }
   }
 
@@ -271,15 +306,24 @@ export class OidcProvider {
    * and other 4xx OAuth errors, read from the `error` field, never from
    * message text) or a new ID token names another subject; `unavailable`:
    * network failure or provider 5xx, the session may go on while its token is valid.
+   * openid-client checks that a refreshed ID token has the same `iss` (and
+   * signature, aud, exp); `sub` is compared here. `now` (epoch ms) anchors
+   * the new expiry on the gateway's clock.
    */
-  async refresh (refreshToken: string, expectedSub: string): Promise<RefreshResult> {
+  async refresh (refreshToken: string, expectedSub: string, now: number): Promise<RefreshResult> {
     const config = this.#config
     if (config === undefined) return { kind: 'unavailable', error: new ProviderUnavailableError(`identity provider ${this.id} is not available yet`) }
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>
     try {
       tokens = await client.refreshTokenGrant(config, refreshToken)
     } catch (err) {
-      if (err instanceof client.ResponseBodyError && err.status < 500) return { kind: 'ended', reason: err.error }
+      if (err instanceof client.ResponseBodyError && err.status < 500) {
+        // Read from the OAuth `error` field. A provider asking us to come back
+        // later has not ended anything; every other refusal (invalid_grant
+        // above all: expired, revoked or already-rotated token) has.
+        if (err.error === 'temporarily_unavailable' || err.status === 429) return { kind: 'unavailable', error: new ProviderUnavailableError(`the identity provider asked to retry the refresh later (${err.error})`, { cause: err }) }
+        return { kind: 'ended', reason: err.error }
+      }
       const e = classifyProviderError(err, 'refresh')
       return e.status >= 500 ? { kind: 'unavailable', error: e } : { kind: 'ended', reason: e.code }
     }
@@ -303,7 +347,7 @@ export class OidcProvider {
       ...(tokens.id_token !== undefined ? { idToken: tokens.id_token } : {}),
       accessToken: tokens.access_token,
       ...(tokens.refresh_token !== undefined ? { refreshToken: tokens.refresh_token } : {}),
-      ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : idClaims !== undefined ? { expiresAt: idClaims.exp * 1000 } : {}),
+      ...(expiresIn !== undefined ? { expiresAt: now + expiresIn * 1000 } : idClaims !== undefined ? { expiresAt: idClaims.exp * 1000 } : {}),
     }
   }
 

@@ -255,8 +255,6 @@ function validateSession (c: Checker, raw: unknown): SessionConfig {
     }
   }
   if (store === 'redis' && redis === undefined) c.add(`${path}.redis.url`, 'is required with store: redis')
-  if (store === 'redis') c.add(`${path}.store`, '"redis" is not supported yet (supported: "cookie")')
-  if (store === 'memory') c.add(`${path}.store`, '"memory" is not supported yet (supported: "cookie")')
   let maxSessions = 100_000
   if (obj.memory !== undefined) {
     if (!isObj(obj.memory)) c.add(`${path}.memory`, `expected a map, got ${describe(obj.memory)}`)

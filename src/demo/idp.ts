@@ -83,6 +83,9 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
+      // Clients that register a backchannel_logout_uri are told when the user
+      // signs out at the provider, and their ID tokens carry `sid`.
+      backchannelLogout: { enabled: true },
     },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-0123456789'] },
     ttl: {

@@ -26,6 +26,7 @@ async function main (): Promise<void> {
       ...(p.clientSecret !== undefined ? { client_secret: p.clientSecret } : {}),
       redirect_uris: [`${config.publicOrigin}/.gatehouse/callback`],
       post_logout_redirect_uris: [`${config.publicOrigin}/`],
+      ...(code ? { backchannel_logout_uri: `${config.publicOrigin}/.gatehouse/backchannel-logout`, backchannel_logout_session_required: true } : {}),
       response_types: [p.responseType],
       grant_types: code ? ['authorization_code', 'refresh_token'] : ['implicit'],
       token_endpoint_auth_method: p.tokenEndpointAuthMethod,

@@ -109,7 +109,7 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
         // No way to a valid token: the user signs in again (or the API client gets 401).
         if (outcome?.kind === 'ended') {
           request.log.info({ sub: session.sub, reason: outcome.reason }, 'session ended by refresh failure')
-          await gw.sessions.end(session)
+          await gw.sessions.end(session, now)
         } else if (outcome?.kind === 'unavailable') {
           request.log.warn({ code: outcome.error.code }, 'token refresh failed; provider unavailable')
           gw.metrics.inc('gatehouse_requests_total{outcome="provider_unavailable"}')
