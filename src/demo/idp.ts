@@ -88,6 +88,13 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
       backchannelLogout: { enabled: true },
     },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-0123456789'] },
+    // oidc-provider refuses outgoing requests to loopback and private
+    // addresses (an SSRF guard for production). This development provider
+    // must reach a gateway on loopback for back-channel logout.
+    fetch: async (url: URL | string, options: RequestInit & { dispatcher?: unknown }) => {
+      delete options.dispatcher
+      return globalThis.fetch(url, options)
+    },
     ttl: {
       AccessToken: opts.ttl?.AccessToken ?? 3600,
       IdToken: opts.ttl?.IdToken ?? 3600,
