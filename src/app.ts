@@ -169,13 +169,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
-  registerLogin(gateway, app)
-  registerCallback(gateway, app)
-  registerLogout(gateway, app)
-  registerBackchannelLogout(gateway, app)
-  app.all('/.gatehouse/*', async (request, reply) => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' }))
-  await app.register(proxyPlugin, { gw: gateway })
-
+  // Set before any route or plugin is registered: encapsulated contexts (the
+  // proxy plugin) take the handler in force when they are registered.
   app.setErrorHandler((err: { statusCode?: number, code?: string, message: string }, request, reply) => {
     if (err instanceof GatewayError) {
       // A dependency is down (the session store): say so, and when to retry.
@@ -190,6 +185,12 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     else request.log.debug({ code: err.code, err: err.message }, 'bad request')
     return sendErrorPage(reply, { status, title: status >= 500 ? 'Internal error' : 'Bad request', message: status >= 500 ? 'Something went wrong in the gateway.' : err.message, correlationId: request.id, code: err.code ?? 'GH_ERROR' })
   })
+  registerLogin(gateway, app)
+  registerCallback(gateway, app)
+  registerLogout(gateway, app)
+  registerBackchannelLogout(gateway, app)
+  app.all('/.gatehouse/*', async (request, reply) => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' }))
+  await app.register(proxyPlugin, { gw: gateway })
 
   const admin = config.admin !== undefined ? buildAdmin(gateway) : undefined
   metrics.gauge('gatehouse_providers_ready', 'Providers whose discovery and keys are loaded.', () => [...providers.values()].filter((p) => p.ready).length)
