@@ -21,8 +21,9 @@ const NONE: ReadResult = Object.freeze({ session: null, outcome: 'none', reseal:
 
 /**
  * Sessions as the request path sees them: cookie -> unseal -> store ->
- * timeouts -> revocation, and back. Every failure is a typed "no session"
- * outcome (for a debug log), never an exception.
+ * timeouts -> revocation, and back. Every fault of the cookie is a typed
+ * "no session" outcome (for a debug log), never an exception; only an
+ * unreachable store throws (StoreUnavailableError, answered with 503).
  */
 export class SessionManager {
   readonly names: CookieNames
