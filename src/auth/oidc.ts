@@ -67,6 +67,10 @@ export function classifyProviderError (err: unknown, during: string): GatewayErr
     if (err.status >= 500) return new GatewayError('GH_PROVIDER_ERROR', 502, `the identity provider failed during ${during} (HTTP ${err.status} ${err.error})`, { cause: err })
     return new LoginError(`GH_LOGIN_${err.error.toUpperCase()}`, 400, `the identity provider rejected the ${during}: ${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`, { cause: err })
   }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    // The provider refused our own client credentials: a gateway misconfiguration, not the user's fault.
+    return new GatewayError('GH_PROVIDER_REJECTED_CLIENT', 502, `the identity provider rejected the client credentials during ${during} (HTTP ${err.status}); check clientId, clientSecret and tokenEndpointAuthMethod`, { cause: err })
+  }
   if (err instanceof client.ClientError) {
     switch (err.code) {
       case 'OAUTH_TIMEOUT':

@@ -161,9 +161,10 @@ function validateProvider (c: Checker, raw: unknown, path: string): ProviderConf
   const clientSecret = str(c, raw, 'clientSecret', `${path}.clientSecret`)
   const privateKey = str(c, raw, 'privateKey', `${path}.privateKey`)
   const method = oneOf(c, raw, 'tokenEndpointAuthMethod', `${path}.tokenEndpointAuthMethod`, AUTH_METHODS,
-    clientSecret === undefined && privateKey !== undefined ? 'private_key_jwt' : clientSecret === undefined ? 'none' : 'client_secret_basic')
+    clientSecret === undefined && privateKey !== undefined ? 'private_key_jwt' : 'client_secret_basic')
   if ((method === 'client_secret_basic' || method === 'client_secret_post') && clientSecret === undefined) {
-    c.add(`${path}.clientSecret`, `is required with tokenEndpointAuthMethod ${method}`)
+    // A forgotten secret must not silently turn the client into a public one.
+    c.add(`${path}.clientSecret`, `is required with tokenEndpointAuthMethod ${method} (a public client says tokenEndpointAuthMethod: none)`)
   }
   if (method === 'private_key_jwt' && privateKey === undefined) c.add(`${path}.privateKey`, 'is required with tokenEndpointAuthMethod private_key_jwt (or privateKeyFile)')
   const responseType = oneOf(c, raw, 'responseType', `${path}.responseType`, RESPONSE_TYPES, 'code')

@@ -161,7 +161,7 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
     setCookies,
     onError: (failure, err) => {
       gw.metrics.inc(`gatehouse_upstream_errors_total{kind="${failure}"}`)
-      if (failure === 'aborted') { reply.raw.destroy(); return }
+      if (failure === 'aborted' || reply.raw.destroyed) { reply.raw.destroy(); return }
       request.log.warn({ upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
       const status = failure === 'timeout' ? 504 : 502
       const res = reply.raw
