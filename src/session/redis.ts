@@ -25,6 +25,7 @@ export class RedisConnection {
   readonly #log: StoreLogger
   readonly #where: string
   #down = false
+  #closing = false
 
   constructor (url: string, log: StoreLogger) {
     this.#log = log
@@ -44,12 +45,15 @@ export class RedisConnection {
     })
     // Without an 'error' listener ioredis would raise an unhandled error and
     // crash the process on the first connection loss.
-    this.client.on('error', (err: Error & { code?: string }) => {
-      if (this.#down) return
-      this.#down = true
-      this.#log.warn({ redis: this.#where, code: err.code, err: err.message }, 'session store connection lost; reconnecting')
-    })
-    this.client.on('close', () => { if (!this.#down && this.client.status !== 'end') this.#down = true })
+    this.client.on('error', (err: Error & { code?: string }) => { this.#lost(err.code ?? err.message) })
+    this.client.on('close', () => { if (!this.#closing) this.#lost('connection closed') })
+  }
+
+  /** Logs a loss once per outage, not once per reconnection attempt. */
+  #lost (reason: string): void {
+    if (this.#down) return
+    this.#down = true
+    this.#log.warn({ redis: this.#where, reason }, 'session store unreachable; requests that need it get 503; reconnecting')
   }
 
   /** Connected and ready for commands. */
@@ -66,6 +70,7 @@ export class RedisConnection {
   }
 
   async close (): Promise<void> {
+    this.#closing = true
     this.client.disconnect()
   }
 }

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { StoreUnavailableError } from '../../../src/errors.js'
 import { randomToken, ticketDigest } from '../../../src/session/crypto.js'
-import { RedisConnection, RedisStore } from '../../../src/session/redis.js'
+import { RedisConnection, RedisStore, type StoreLogger } from '../../../src/session/redis.js'
 import type { Session } from '../../../src/session/session.js'
 import { startRedis, type RedisServer } from '../../fixtures/redis.js'
 
@@ -12,8 +12,8 @@ function session (over: Partial<Session> = {}): Session {
   return { v: 1, id: randomToken(16), provider: 'p', iat: now, seen: now, sub: 'alice', sid: 'sid-1', claims: { email: 'alice@example.com' }, accessToken: 'secret-access-token', refreshToken: 'secret-refresh-token', ...over }
 }
 
-async function connect (t: Test, redis: RedisServer): Promise<{ conn: RedisConnection, store: RedisStore }> {
-  const conn = new RedisConnection(redis.url, quiet)
+async function connect (t: Test, redis: RedisServer, log: StoreLogger = quiet): Promise<{ conn: RedisConnection, store: RedisStore }> {
+  const conn = new RedisConnection(redis.url, log)
   t.teardown(async () => conn.close())
   const deadline = Date.now() + 5000
   while (!conn.ready() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
@@ -97,9 +97,11 @@ t.test('the refresh lock serialises holders, re-reads, and is released only by i
   t.equal(await conn.client.get(lockKey), 'someone-else', 'only the owner releases')
 })
 
-t.test('Redis away: StoreUnavailableError at once, not ready; back by itself', async (t) => {
+t.test('Redis away: StoreUnavailableError at once, not ready; back by itself; one log line each way', async (t) => {
   const redis = await startRedis(t)
-  const { conn, store } = await connect(t, redis)
+  const lines: string[] = []
+  const log = { info: (_o: object, m?: string) => { lines.push(`info ${m}`) }, warn: (o: object, m?: string) => { lines.push(`warn ${m} ${JSON.stringify(o)}`) } }
+  const { conn, store } = await connect(t, redis, log)
   const s = session()
   await store.save(s, now, true)
   await redis.stop()
@@ -113,4 +115,8 @@ t.test('Redis away: StoreUnavailableError at once, not ready; back by itself', a
   while (!conn.ready() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(store.ready(), true, 'reconnected')
   t.same(await store.load(s.id), s, 'the session is still there')
+  t.equal(lines.length, 2, 'one warning for the outage, one line for the recovery')
+  t.match(lines[0], /^warn session store unreachable/)
+  t.notMatch(lines[0], /redis:\/\//, 'the URL (which may hold a password) is not logged')
+  t.match(lines[1], /^info session store reconnected/)
 })
