@@ -71,6 +71,8 @@ t.test('a Redis stop and start loses no session and crashes nothing', async (t) 
   t.notMatch(down.text, /127\.0\.0\.1:\d+/, 'the page does not reveal where Redis is')
   t.equal((await api(`${b.url}/x`, cookie)).status, 503, 'on both instances')
   t.equal((await api(`${a.url}/public/x`, '')).status, 200, 'public routes do not need the store and keep working')
+  const noticed = Date.now() + 2_000
+  while (await readyz() !== 503 && Date.now() < noticed) await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(await readyz(), 503, '/readyz reports the store down')
   const body = (await a.gh.admin!.inject({ url: '/readyz' })).json()
   t.same(body.store, { kind: 'redis', ready: false })
