@@ -60,20 +60,24 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   if (provider === undefined) {
     return sendLoginError(gw, request, reply, new LoginError('GH_UNKNOWN_PROVIDER', 400, 'Sign-in could not be completed: the identity provider is no longer configured.'), login.rd)
   }
-  const previous = await gw.sessions.read(ours, now)
   let result
   try {
     result = await provider.completeLogin(params, channel, {
       state: login.state,
       nonce: login.nonce,
       ...(login.codeVerifier !== undefined ? { codeVerifier: login.codeVerifier } : {}),
-    })
+    }, now)
   } catch (err) {
     if (login.renewing !== undefined && err instanceof GatewayError && INTERACTION_REQUIRED.has(err.code)) {
       // The silent renewal found no live session at the provider: the local
       // session ends with it, and the user signs in again the normal way.
       request.log.info({ provider: provider.id, code: err.code }, 'silent renewal needs interaction; starting a normal login')
-      if (previous.session !== null) await gw.sessions.end(previous.session)
+      try {
+        const previous = await gw.sessions.read(ours, now)
+        if (previous.session !== null) await gw.sessions.end(previous.session, now)
+      } catch (storeErr) {
+        return sendLoginError(gw, request, reply, storeErr, login.rd)
+      }
       reply.header('set-cookie', gw.sessions.clear(ours))
       return startLogin(gw, request, reply, provider, login.rd)
     }
@@ -84,7 +88,6 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   // user keeps the original login time, so absoluteTimeout still counts from
   // the first sign-in (the login state carries it: a cross-site form_post
   // brings no session cookie).
-  if (previous.session !== null) await gw.sessions.end(previous.session)
   const renewed = login.renewing !== undefined && safeEqual(login.renewing.sub, result.sub)
   const session: Session = {
     v: 1,
@@ -103,8 +106,11 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   }
   let cookies: string[]
   try {
-    cookies = await gw.sessions.write(session, ours, now)
+    const previous = await gw.sessions.read(ours, now)
+    if (previous.session !== null) await gw.sessions.end(previous.session, now)
+    cookies = await gw.sessions.write(session, ours, now, true)
   } catch (err) {
+    // The session store is unreachable (503) or the session cannot be stored.
     return sendLoginError(gw, request, reply, err, login.rd)
   }
   gw.metrics.inc(`gatehouse_logins_total{result="${renewed ? 'renewed' : 'ok'}"}`)

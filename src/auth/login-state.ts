@@ -27,7 +27,12 @@ export interface LoginState {
 export const LOGIN_TTL_MS = 10 * 60_000
 /** At most this many pending logins per browser; the oldest are evicted. */
 export const MAX_PENDING_LOGINS = 5
-export const LOGIN_COOKIE_PATH = '/.gatehouse/'
+/**
+ * Path=/ (as mod_auth_openidc does): the proxy path that starts a login must
+ * see the pending ones to evict the oldest. Requests to the application strip
+ * them before forwarding, and they live only until the callback or 10 minutes.
+ */
+export const LOGIN_COOKIE_PATH = '/'
 
 export function loginCookieName (names: CookieNames, state: string): string {
   return names.login + sha256(state).slice(0, 16)

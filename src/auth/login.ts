@@ -19,7 +19,7 @@ export function sendLoginError (gw: Gateway, request: FastifyRequest, reply: Fas
   return sendErrorPage(reply, {
     status: e.status,
     title: e.status === 403 ? 'Access was not granted' : e.status >= 500 ? 'Sign-in is unavailable' : 'Sign-in failed',
-    message: e.expose ? e.message : 'The identity provider could not be reached. Please try again in a moment.',
+    message: e.expose ? e.message : e.status === 503 ? 'The identity provider could not be reached. Please try again in a moment.' : 'Sign-in could not be completed with the identity provider. If this keeps happening, give the administrator the correlation id below.',
     correlationId: request.id,
     retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}`,
     code: e.code,

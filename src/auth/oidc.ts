@@ -71,6 +71,10 @@ export function classifyProviderError (err: unknown, during: string): GatewayErr
     if (err.status >= 500) return new GatewayError('GH_PROVIDER_ERROR', 502, `the identity provider failed during ${during} (HTTP ${err.status} ${err.error})`, { cause: err })
     return new LoginError(`GH_LOGIN_${codePart(err.error)}`, 400, `the identity provider rejected the ${during}: ${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`, { cause: err })
   }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    // The provider refused our own client credentials: a gateway misconfiguration, not the user's fault.
+    return new GatewayError('GH_PROVIDER_REJECTED_CLIENT', 502, `the identity provider rejected the client credentials during ${during} (HTTP ${err.status}); check clientId, clientSecret and tokenEndpointAuthMethod`, { cause: err })
+  }
   if (err instanceof client.ClientError) {
     // openid-client wraps oauth4webapi's error, whose `cause` names the claim or attribute compared.
     const cause = (err.cause as { cause?: { claim?: unknown, attribute?: unknown } } | undefined)?.cause
@@ -275,6 +279,34 @@ export class OidcProvider {
 
   get hasEndSession (): boolean { return this.#config?.serverMetadata().end_session_endpoint !== undefined }
 
+  /** The issuer exactly as discovered (what the provider's tokens carry in `iss`), once discovery is done. */
+  get issuer (): string | undefined { return this.#config?.serverMetadata().issuer }
+
+  /**
+   * The provider's signing keys, for verifying tokens openid-client does not
+   * handle (back-channel logout tokens): the same cache as ID tokens, which
+   * refetches when a token names an unknown key id (key rotation).
+   */
+  get signingKeys (): JWTVerifyGetKey | undefined { return this.#keys?.getKey }
+
+  /**
+   * Revokes a token at the provider (RFC 7009) when it has a revocation
+   * endpoint. Best effort: logout never waits on, or fails with, the
+   * provider; a failure is logged (without the token) and reported as false.
+   */
+  async revoke (token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+    const config = this.#config
+    if (config?.serverMetadata().revocation_endpoint === undefined) return false
+    try {
+      await client.tokenRevocation(config, token, { token_type_hint: hint })
+      return true
+    } catch (err) {
+      const e = classifyProviderError(err, 'token revocation')
+      this.#log.warn({ provider: this.id, code: e.code, err: e.message }, 'token revocation failed')
+      return false
+    }
+  }
+
   /**
    * Runs discovery and loads the provider's keys. On failure, retries in the
    * background with backoff (readiness stays 503 until it succeeds) instead of
@@ -375,7 +407,10 @@ export class OidcProvider {
       issuer: this.cfg.issuer,
       clientId: this.cfg.clientId,
       algorithms: this.#algorithms,
-      now: this.#now(),
+      // A token's exp and iat are the provider's wall-clock statements, judged
+      // against the wall clock (as openid-client does for the token endpoint);
+      // the gateway's own clock governs its sessions.
+      now: Date.now(),
       clockSkew: this.#clockSkew,
       ...expect,
     })
@@ -400,7 +435,7 @@ export class OidcProvider {
    * exchanged; one from the authorization endpoint is used only in implicit
    * flows, where it is bound to the ID token by `at_hash`.
    */
-  async completeLogin (params: URLSearchParams, channel: ResponseChannel, checks: LoginChecks): Promise<LoginResult> {
+  async completeLogin (params: URLSearchParams, channel: ResponseChannel, checks: LoginChecks, now: number): Promise<LoginResult> {
     const config = this.#require()
     const meta = config.serverMetadata()
     const state = params.get('state')
@@ -483,12 +518,12 @@ export class OidcProvider {
       accessToken = tokens.access_token
       refreshToken = tokens.refresh_token
       const expiresIn = tokens.expiresIn()
-      if (expiresIn !== undefined) accessExpiresAt = this.#now() + expiresIn * 1000
+      if (expiresIn !== undefined) accessExpiresAt = now + expiresIn * 1000
     } else {
       idToken = frontIdToken!
       claims = front!.claims
       accessToken = frontAccess?.token
-      if (frontAccess?.expiresIn !== undefined) accessExpiresAt = this.#now() + frontAccess.expiresIn * 1000
+      if (frontAccess?.expiresIn !== undefined) accessExpiresAt = now + frontAccess.expiresIn * 1000
     }
 
     let userinfo: Claims | undefined
@@ -518,11 +553,12 @@ export class OidcProvider {
   /**
    * Spends a refresh token. `ended`: the provider refused it (`invalid_grant`
    * and other 4xx OAuth errors, read from the `error` field, never from
-   * message text) or a new ID token fails verification or names another
-   * subject; `unavailable`: network failure or provider 5xx, the session may
-   * go on while its token is valid.
+   * message text) or a new ID token fails verification (verifyIdToken, with
+   * this provider's keys) or names another subject; `unavailable`: network
+   * failure or provider 5xx, the session may go on while its token is valid.
+   * `now` (epoch ms) anchors the new expiry on the gateway's clock.
    */
-  async refresh (refreshToken: string, expectedSub: string): Promise<RefreshResult> {
+  async refresh (refreshToken: string, expectedSub: string, now: number): Promise<RefreshResult> {
     const config = this.#config
     if (config === undefined) return { kind: 'unavailable', error: new ProviderUnavailableError(`identity provider ${this.id} is not available yet`) }
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>
@@ -531,7 +567,13 @@ export class OidcProvider {
       tokens = await client.refreshTokenGrant(config, refreshToken)
       if (tokens.id_token !== undefined) idClaims = (await this.#verify(tokens.id_token, { sub: expectedSub, accessToken: tokens.access_token })).claims
     } catch (err) {
-      if (err instanceof client.ResponseBodyError && err.status < 500) return { kind: 'ended', reason: err.error }
+      if (err instanceof client.ResponseBodyError && err.status < 500) {
+        // Read from the OAuth `error` field. A provider asking us to come back
+        // later has not ended anything; every other refusal (invalid_grant
+        // above all: expired, revoked or already-rotated token) has.
+        if (err.error === 'temporarily_unavailable' || err.status === 429) return { kind: 'unavailable', error: new ProviderUnavailableError(`the identity provider asked to retry the refresh later (${err.error})`, { cause: err }) }
+        return { kind: 'ended', reason: err.error }
+      }
       const e = classifyProviderError(err, 'refresh')
       return e.status >= 500 ? { kind: 'unavailable', error: e } : { kind: 'ended', reason: e.code }
     }
@@ -553,7 +595,7 @@ export class OidcProvider {
       ...(tokens.id_token !== undefined ? { idToken: tokens.id_token } : {}),
       accessToken: tokens.access_token,
       ...(tokens.refresh_token !== undefined ? { refreshToken: tokens.refresh_token } : {}),
-      ...(expiresIn !== undefined ? { expiresAt: this.#now() + expiresIn * 1000 } : idClaims !== undefined ? { expiresAt: idClaims.exp * 1000 } : {}),
+      ...(expiresIn !== undefined ? { expiresAt: now + expiresIn * 1000 } : idClaims !== undefined ? { expiresAt: idClaims.exp * 1000 } : {}),
     }
   }
 

@@ -182,22 +182,25 @@ function validateProvider (c: Checker, raw: unknown, path: string): ProviderConf
   const clientId = str(c, raw, 'clientId', `${path}.clientId`, { required: true }) ?? ''
   const clientSecret = str(c, raw, 'clientSecret', `${path}.clientSecret`)
   const privateKey = str(c, raw, 'privateKey', `${path}.privateKey`)
+  const responseType = oneOf(c, raw, 'responseType', `${path}.responseType`, RESPONSE_TYPES, 'code')
+  const hasCode = responseType.includes('code')
+  // Without a code (id_token, "id_token token") the token endpoint is never
+  // used: such a client has nothing to authenticate with, and is public.
   const method = oneOf(c, raw, 'tokenEndpointAuthMethod', `${path}.tokenEndpointAuthMethod`, AUTH_METHODS,
-    clientSecret === undefined && privateKey !== undefined ? 'private_key_jwt' : clientSecret === undefined ? 'none' : 'client_secret_basic')
+    clientSecret === undefined && privateKey !== undefined ? 'private_key_jwt' : clientSecret === undefined && !hasCode ? 'none' : 'client_secret_basic')
   if ((method === 'client_secret_basic' || method === 'client_secret_post') && clientSecret === undefined) {
-    c.add(`${path}.clientSecret`, `is required with tokenEndpointAuthMethod ${method}`)
+    // A forgotten secret must not silently turn the client into a public one.
+    c.add(`${path}.clientSecret`, `is required with tokenEndpointAuthMethod ${method} (a public client says tokenEndpointAuthMethod: none)`)
   }
   if (method === 'private_key_jwt' && privateKey === undefined) c.add(`${path}.privateKey`, 'is required with tokenEndpointAuthMethod private_key_jwt (or privateKeyFile)')
   if (privateKey !== undefined) {
     const problem = privateKeyProblem(privateKey)
     if (problem !== undefined) c.add(`${path}.privateKey`, problem)
   }
-  const responseType = oneOf(c, raw, 'responseType', `${path}.responseType`, RESPONSE_TYPES, 'code')
   const responseMode = oneOf(c, raw, 'responseMode', `${path}.responseMode`, RESPONSE_MODES, responseType === 'code' ? 'query' : 'fragment')
   if (responseType !== 'code' && responseMode === 'query') {
     c.add(`${path}.responseMode`, `query cannot carry tokens for responseType ${JSON.stringify(responseType)} (use fragment or form_post)`)
   }
-  const hasCode = responseType.includes('code')
   const pkce = bool(c, raw, 'pkce', `${path}.pkce`, hasCode)
   // PKCE binds the code to this browser's login; without a code there is nothing to bind.
   if (pkce && !hasCode) c.add(`${path}.pkce`, `applies only to response types with a code (responseType is ${JSON.stringify(responseType)})`)
@@ -276,8 +279,6 @@ function validateSession (c: Checker, raw: unknown): SessionConfig {
     }
   }
   if (store === 'redis' && redis === undefined) c.add(`${path}.redis.url`, 'is required with store: redis')
-  if (store === 'redis') c.add(`${path}.store`, '"redis" is not supported yet (supported: "cookie")')
-  if (store === 'memory') c.add(`${path}.store`, '"memory" is not supported yet (supported: "cookie")')
   let maxSessions = 100_000
   if (obj.memory !== undefined) {
     if (!isObj(obj.memory)) c.add(`${path}.memory`, `expected a map, got ${describe(obj.memory)}`)

@@ -66,7 +66,8 @@ export function grantTypesFor (responseType: ResponseType): string[] {
 /**
  * The client registration matching a Gatehouse provider config: its response
  * type, the grant types that go with it, its client authentication (with
- * private_key_jwt, the key is read from Gatehouse's /.gatehouse/jwks).
+ * private_key_jwt, the key is read from Gatehouse's /.gatehouse/jwks), and
+ * Gatehouse's back-channel logout endpoint.
  */
 export function devClientFor (p: ProviderConfig, publicOrigin: string): Record<string, unknown> {
   return {
@@ -78,6 +79,8 @@ export function devClientFor (p: ProviderConfig, publicOrigin: string): Record<s
     grant_types: grantTypesFor(p.responseType),
     token_endpoint_auth_method: p.tokenEndpointAuthMethod,
     ...(p.tokenEndpointAuthMethod === 'private_key_jwt' ? { jwks_uri: `${publicOrigin}/.gatehouse/jwks` } : {}),
+    backchannel_logout_uri: `${publicOrigin}/.gatehouse/backchannel-logout`,
+    backchannel_logout_session_required: true,
   }
 }
 
@@ -117,11 +120,16 @@ export async function startDevProvider (opts: DevProviderOptions): Promise<DevPr
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
+      // Clients that register a backchannel_logout_uri are told when the user
+      // signs out at the provider, and their ID tokens carry `sid`.
+      backchannelLogout: { enabled: true },
     },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-0123456789'] },
-    // oidc-provider refuses to fetch from loopback addresses (SSRF protection);
-    // this provider's clients (Gatehouse's /.gatehouse/jwks) are all on loopback.
-    fetch: async (url: string, options: RequestInit & { dispatcher?: unknown }) => {
+    // oidc-provider refuses outgoing requests to loopback and private
+    // addresses (an SSRF guard for production). This development provider
+    // must reach a gateway on loopback: back-channel logout, and the
+    // private_key_jwt keys at /.gatehouse/jwks.
+    fetch: async (url: URL | string, options: RequestInit & { dispatcher?: unknown }) => {
       delete options.dispatcher
       return globalThis.fetch(url, options)
     },

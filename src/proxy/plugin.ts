@@ -122,7 +122,7 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
         // No way to a valid token: the user signs in again (or the API client gets 401).
         if (outcome.kind === 'ended') {
           request.log.info({ sub: session.sub, reason: outcome.reason }, 'session ended by refresh failure')
-          await gw.sessions.end(session)
+          await gw.sessions.end(session, now)
         } else if (outcome.kind === 'unavailable') {
           request.log.warn({ code: outcome.error.code }, 'token refresh failed; provider unavailable')
           gw.metrics.inc('gatehouse_requests_total{outcome="provider_unavailable"}')
@@ -174,7 +174,7 @@ async function handle (gw: Gateway, request: FastifyRequest, reply: FastifyReply
     setCookies,
     onError: (failure, err) => {
       gw.metrics.inc(`gatehouse_upstream_errors_total{kind="${failure}"}`)
-      if (failure === 'aborted') { reply.raw.destroy(); return }
+      if (failure === 'aborted' || reply.raw.destroyed) { reply.raw.destroy(); return }
       request.log.warn({ upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
       const status = failure === 'timeout' ? 504 : 502
       const res = reply.raw

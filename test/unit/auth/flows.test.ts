@@ -1,6 +1,6 @@
 import t from 'tap'
 import { acceptedAlgorithms, tokenHash } from '../../../src/auth/id-token.js'
-import { loginCookieOptions } from '../../../src/auth/login-state.js'
+import { LOGIN_COOKIE_PATH, loginCookieOptions } from '../../../src/auth/login-state.js'
 import { needsRenewal } from '../../../src/auth/refresh.js'
 import type { Session } from '../../../src/session/session.js'
 
@@ -34,7 +34,7 @@ t.test('loginCookieOptions: SameSite=None; Secure only for form_post where Secur
   ]
   for (const [publicOrigin, secure, mode, sameSite, cookieSecure] of cases) {
     const o = loginCookieOptions({ publicOrigin, secure }, mode as 'query')
-    t.same([o.sameSite, o.secure, o.path, o.httpOnly], [sameSite, cookieSecure, '/.gatehouse/', true], `${publicOrigin} ${mode}`)
+    t.same([o.sameSite, o.secure, o.path, o.httpOnly], [sameSite, cookieSecure, LOGIN_COOKIE_PATH, true], `${publicOrigin} ${mode}`)
   }
 })
 

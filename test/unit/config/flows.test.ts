@@ -96,18 +96,19 @@ t.test('the demo config works with every response type (one field)', async (t) =
 
 t.test('the Togo examples pass `gatehouse check`', async (t) => {
   const run = promisify(execFile)
-  const env = { ...process.env, TOGO_CLIENT_ID: 'sample-production', TOGO_CLIENT_SECRET: 'togo-secret', SESSION_SECRET: SECRET }
+  const env = { ...process.env, CLIENT_SECRET: 'togo-secret', SESSION_SECRET: SECRET }
   for (const file of ['togo-implicit.yaml', 'togo-hybrid.yaml']) {
     const { stdout, stderr } = await run(process.execPath, [...process.execArgv, `${ROOT}src/cli.ts`, 'check', '--config', `${ROOT}config/examples/${file}`], { env, cwd: ROOT })
     t.match(stdout, `${file}: OK`, `${file} is valid`)
     t.match(stderr, /warning: providers\[0\]\.responseType: .* RFC 9700/, 'with the implicit/hybrid warning')
     const c = loadConfigFile(`${ROOT}config/examples/${file}`, { env })
     const p = c.providers[0]!
+    t.equal(p.clientId, 'sample-production')
     t.same(p.authorizationParams, { profile: 'togo', behaviourProfile: 'togo' })
     t.equal(p.loginUrl, 'https://id.togo.example/login?profile=togo&behaviourProfile=togo&client_id={clientId}&ReturnUrl={authorizeUrl}')
     t.same(p.scopes.slice(0, 3), ['openid', 'email', 'profile'])
   }
-  const missing = await run(process.execPath, [...process.execArgv, `${ROOT}src/cli.ts`, 'check', '--config', `${ROOT}config/examples/togo-implicit.yaml`], { env: { ...process.env, TOGO_CLIENT_ID: '', SESSION_SECRET: '' }, cwd: ROOT }).catch((err: { code: number, stderr: string }) => err)
+  const missing = await run(process.execPath, [...process.execArgv, `${ROOT}src/cli.ts`, 'check', '--config', `${ROOT}config/examples/togo-hybrid.yaml`], { env: { ...process.env, CLIENT_SECRET: '', SESSION_SECRET: '' }, cwd: ROOT }).catch((err: { code: number, stderr: string }) => err)
   t.equal((missing as { code: number }).code, 1, 'exit 1 without the secrets')
-  t.match((missing as { stderr: string }).stderr, /environment variable TOGO_CLIENT_ID is not set/)
+  t.match((missing as { stderr: string }).stderr, /environment variable CLIENT_SECRET is not set/)
 })
