@@ -2,18 +2,19 @@ import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import type { JWK } from 'jose'
 import { LRUCache } from 'lru-cache'
 import { buildAdmin } from './admin/server.js'
 import { registerCallback } from './auth/callback.js'
 import { LOGIN_TTL_MS } from './auth/login-state.js'
 import { registerLogin } from './auth/login.js'
 import { registerLogout } from './auth/logout.js'
-import { OidcProvider } from './auth/oidc.js'
+import { loadClientKey, OidcProvider } from './auth/oidc.js'
 import { Refresher } from './auth/refresh.js'
 import type { Config } from './config/types.js'
 import type { CompiledRoute, Gateway } from './context.js'
 import { Metrics } from './metrics.js'
-import { sendErrorPage } from './pages.js'
+import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { compilePolicy } from './policy/evaluate.js'
 import { UpstreamPools } from './proxy/forward.js'
 import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
@@ -21,7 +22,12 @@ import { fastPath, proxyPlugin } from './proxy/plugin.js'
 import { buildRouteTable } from './routing/match.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { SessionManager } from './session/manager.js'
+import { MemoryStore } from './session/memory-store.js'
+import { RedisConnection, RedisStore, type StoreLogger } from './session/redis.js'
+import { MemoryRevocations, RedisRevocations, type Revocations } from './session/revocations.js'
 import { CookieStore, type SessionStore } from './session/store.js'
+import { GatewayError } from './errors.js'
+import { registerBackchannelLogout } from './auth/backchannel.js'
 
 export const CALLBACK_PATH = '/.gatehouse/callback'
 
@@ -30,7 +36,42 @@ export interface AppDeps {
   now?: () => number
   /** A pino-compatible logger instance, or logger options for Fastify. */
   logger?: FastifyBaseLogger | boolean | object
+  /** Overrides the store chosen by `session.store` (tests). */
   store?: SessionStore
+  /** Wraps the in-process revocation records (cluster workers share theirs); not used with Redis. */
+  wrapRevocations?: (local: Revocations) => Revocations
+}
+
+interface SessionBackend {
+  readonly store: SessionStore
+  readonly revocations: Revocations
+  close (): Promise<void>
+}
+
+/**
+ * The session store `session.store` names, and where revocation records and
+ * seen logout tokens live: in Redis whenever `session.redis` is configured
+ * (so every replica sees every logout), else in memory.
+ */
+function sessionBackend (config: Config, log: StoreLogger, override: SessionStore | undefined): SessionBackend {
+  const s = config.session
+  const redis = s.redis !== undefined ? new RedisConnection(s.redis.url, log) : undefined
+  let store = override
+  if (store === undefined) {
+    if (s.store === 'memory') store = new MemoryStore({ maxSessions: s.memory.maxSessions, idleTimeout: s.idleTimeout, absoluteTimeout: s.absoluteTimeout })
+    else if (s.store === 'redis') store = new RedisStore(redis!, { keyPrefix: s.redis!.keyPrefix, idleTimeout: s.idleTimeout, absoluteTimeout: s.absoluteTimeout })
+    else store = new CookieStore()
+  }
+  const revocations = redis !== undefined ? new RedisRevocations(redis, s.redis!.keyPrefix) : new MemoryRevocations()
+  const owned = store
+  return {
+    store,
+    revocations,
+    close: async () => {
+      await owned.close()
+      await redis?.close()
+    },
+  }
 }
 
 export interface GatehouseApp {
@@ -99,12 +140,15 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
 
   const redirectUri = config.publicOrigin + CALLBACK_PATH
   const log = app.log
+  const now = deps.now ?? Date.now
   const providers = new Map<string, OidcProvider>()
-  for (const p of config.providers) providers.set(p.id, new OidcProvider(p, redirectUri, log))
+  for (const p of config.providers) providers.set(p.id, new OidcProvider(p, redirectUri, log, { now, clockSkew: config.session.clockSkew }))
   const defaultProvider = providers.get(config.providers[0]!.id)!
   const metrics = new Metrics()
-  const store = deps.store ?? new CookieStore()
-  const sessions = new SessionManager(config.session, config.secure, store, serialize)
+  const backend = sessionBackend(config, log, deps.store)
+  const store = backend.store
+  const revocations = backend.revocations.kind === 'memory' && deps.wrapRevocations !== undefined ? deps.wrapRevocations(backend.revocations) : backend.revocations
+  const sessions = new SessionManager(config.session, config.secure, store, serialize, revocations)
   const pools = new UpstreamPools(config.upstream)
 
   // Compile routes: header plans, policies and pools exist once, not per request.
@@ -134,9 +178,9 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     defaultProvider,
     routes: buildRouteTable(compiled),
     metrics,
-    refresher: new Refresher(metrics),
+    refresher: new Refresher(metrics, store),
     log,
-    now: deps.now ?? Date.now,
+    now,
     consumedStates: new LRUCache({ max: 100_000, ttl: LOGIN_TTL_MS }),
     redirectUri,
     newRequestId,
@@ -146,9 +190,38 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
+  // Set before any route or plugin is registered: encapsulated contexts (the
+  // proxy plugin) take the handler in force when they are registered.
+  app.setErrorHandler((err: { statusCode?: number, code?: string, message: string }, request, reply) => {
+    if (err instanceof GatewayError) {
+      // A dependency is down (the session store): say so, and when to retry.
+      request.log.warn({ code: err.code, err: err.message }, 'request failed')
+      if (err.status === 503) reply.header('retry-after', '5')
+      return sendErrorPage(reply, { status: err.status, title: err.status === 503 ? 'Temporarily unavailable' : 'Request failed', message: err.expose ? err.message : err.status === 503 ? 'A service Gatehouse depends on is unavailable. Please retry shortly.' : 'Something went wrong in the gateway.', correlationId: request.id, code: err.code })
+    }
+    // Client faults (bad URL, body too large, bad content type) keep their 4xx;
+    // anything else is our bug: log it, show a correlation id, never a stack.
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status >= 500) request.log.error({ err }, 'unhandled error')
+    else request.log.debug({ code: err.code, err: err.message }, 'bad request')
+    return sendErrorPage(reply, { status, title: status >= 500 ? 'Internal error' : 'Bad request', message: status >= 500 ? 'Something went wrong in the gateway.' : err.message, correlationId: request.id, code: err.code ?? 'GH_ERROR' })
+  })
   registerLogin(gateway, app)
   registerCallback(gateway, app)
   registerLogout(gateway, app)
+  registerBackchannelLogout(gateway, app)
+  // private_key_jwt: the public halves of the client keys, with the kid the
+  // client assertions carry, for providers that read the client's jwks_uri.
+  const clientKeys = new Map<string, JWK>()
+  for (const p of config.providers) {
+    if (p.tokenEndpointAuthMethod !== 'private_key_jwt') continue
+    const k = await loadClientKey(p)
+    clientKeys.set(k.kid, k.publicJwk)
+  }
+  if (clientKeys.size > 0) {
+    const body = JSON.stringify({ keys: [...clientKeys.values()] })
+    app.get('/.gatehouse/jwks', async (_request, reply) => markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body))
+  }
   app.all('/.gatehouse/*', async (request, reply) => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' }))
   await app.register(proxyPlugin, {
     gw: gateway,
@@ -157,15 +230,6 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       fast = ok && !config.log.requests ? fastPath(gateway) : undefined
       log.debug({ fastPath: fast !== undefined }, 'proxy fast path')
     },
-  })
-
-  app.setErrorHandler((err: { statusCode?: number, code?: string, message: string }, request, reply) => {
-    // Client faults (bad URL, body too large, bad content type) keep their 4xx;
-    // anything else is our bug: log it, show a correlation id, never a stack.
-    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
-    if (status >= 500) request.log.error({ err }, 'unhandled error')
-    else request.log.debug({ code: err.code, err: err.message }, 'bad request')
-    return sendErrorPage(reply, { status, title: status >= 500 ? 'Internal error' : 'Bad request', message: status >= 500 ? 'Something went wrong in the gateway.' : err.message, correlationId: request.id, code: err.code ?? 'GH_ERROR' })
   })
 
   const admin = config.admin !== undefined ? buildAdmin(gateway) : undefined
@@ -180,7 +244,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       for (const p of providers.values()) p.stop()
       await Promise.allSettled([app.close(), admin?.close()])
       await pools.close()
-      await store.close()
+      await backend.close()
     },
   }
 }

@@ -1,17 +1,17 @@
 import cluster from 'node:cluster'
 import { buildApp, type GatehouseApp } from './app.js'
-import { joinCluster, runPrimary } from './cluster.js'
+import { ClusterRevocations, joinCluster, runPrimary } from './cluster.js'
 import type { Config } from './config/types.js'
+import { configWarnings } from './config/validate.js'
 
 /** Runs the gateway until SIGTERM/SIGINT, then drains in-flight requests and exits. */
 export async function run (config: Config): Promise<GatehouseApp> {
-  const gh = await buildApp(config)
+  const worker = cluster.isWorker
+  const gh = await buildApp(config, worker ? { wrapRevocations: (local) => new ClusterRevocations(local) } : {})
   await gh.app.listen({ host: config.listen.host, port: config.listen.port })
   // In a cluster the primary serves the admin endpoints for every worker.
-  if (gh.admin !== undefined && !cluster.isWorker) await gh.admin.listen({ host: config.admin!.listen.host, port: config.admin!.listen.port })
-  for (const p of config.providers) {
-    if (p.responseType !== 'code') gh.app.log.warn({ provider: p.id, responseType: p.responseType }, 'tokens from the authorization endpoint (implicit/hybrid) are discouraged by RFC 9700')
-  }
+  if (gh.admin !== undefined && !worker) await gh.admin.listen({ host: config.admin!.listen.host, port: config.admin!.listen.port })
+  if (!worker || cluster.worker?.id === 1) for (const warning of configWarnings(config)) gh.app.log.warn(warning)
   // Discovery runs in the background with retries; /readyz reports it.
   void gh.startProviders()
   let closing = false
@@ -25,7 +25,7 @@ export async function run (config: Config): Promise<GatehouseApp> {
   }
   process.once('SIGTERM', () => { shutdown('SIGTERM') })
   process.once('SIGINT', () => { shutdown('SIGINT') })
-  if (cluster.isWorker) joinCluster(gh.admin, gh.gateway.sessions, () => { shutdown('primary gone') })
+  if (worker) joinCluster(gh.admin, () => { shutdown('primary gone') })
   return gh
 }
 

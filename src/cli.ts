@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { serve } from './cli-run.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/types.js'
+import { configWarnings } from './config/validate.js'
 import { ConfigError } from './errors.js'
 
 const USAGE = `Usage:
@@ -42,6 +43,7 @@ async function main (argv: string[]): Promise<void> {
   const config = readConfig(file)
   if (command === 'check') {
     process.stdout.write(`${file}: OK (${config.providers.length} provider${config.providers.length === 1 ? '' : 's'}, ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, ${config.session.store} sessions)\n`)
+    for (const warning of configWarnings(config)) process.stderr.write(`warning: ${warning}\n`)
     return
   }
   await serve(config)

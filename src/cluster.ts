@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { createServer, type Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/types.js'
-import type { SessionManager } from './session/manager.js'
+import type { Revocations } from './session/revocations.js'
 
 /**
  * `workers: N` — N processes serve one port (node:cluster, the primary
@@ -14,7 +14,7 @@ import type { SessionManager } from './session/manager.js'
 
 interface AdminAsk { readonly type: 'gatehouse:admin', readonly id: number, readonly url: string }
 interface AdminAnswer { readonly type: 'gatehouse:admin', readonly id: number, readonly status: number, readonly body: string }
-interface Revoke { readonly type: 'gatehouse:revoke', readonly sessionId: string }
+interface Revoke { readonly type: 'gatehouse:revoke', readonly key: string, readonly at: number, readonly ttl: number }
 type Message = AdminAsk | AdminAnswer | Revoke
 
 const ADMIN_TIMEOUT_MS = 2_000
@@ -114,7 +114,7 @@ export function runPrimary (config: Config): void {
   const fork = (): void => {
     const w = cluster.fork()
     w.on('message', (m: unknown) => {
-      // A session ended in one worker ends in all (revocation lists are per process).
+      // A session ended in one worker ends in all (in-memory revocation records are per process).
       if (isMessage(m) && m.type === 'gatehouse:revoke') {
         for (const other of Object.values(cluster.workers ?? {})) if (other !== undefined && other !== w && other.isConnected()) other.send(m)
       }
@@ -162,20 +162,44 @@ export function runPrimary (config: Config): void {
 }
 
 /**
- * Worker side: answers the primary's admin questions from this worker's own
- * admin app (never listening itself), and shares session revocations.
+ * A worker's in-process revocation records, shared with its siblings through
+ * the primary: a logout (or back-channel logout) handled by one worker ends
+ * the session in all of them. Only for the in-memory records; Redis ones are
+ * shared already. The replay cache of logout tokens (`once`) stays per worker.
  */
-export function joinCluster (admin: FastifyInstance | undefined, sessions: SessionManager, onPrimaryGone: () => void): void {
+export class ClusterRevocations implements Revocations {
+  readonly kind: Revocations['kind']
+  readonly #local: Revocations
+
+  constructor (local: Revocations) {
+    this.#local = local
+    this.kind = local.kind
+    process.on('message', (m: unknown) => {
+      if (isMessage(m) && m.type === 'gatehouse:revoke') void local.revoke(m.key, m.at, m.ttl)
+    })
+  }
+
+  revoke (key: string, at: number, ttl: number): void | Promise<void> {
+    process.send?.({ type: 'gatehouse:revoke', key, at, ttl } satisfies Revoke)
+    return this.#local.revoke(key, at, ttl)
+  }
+
+  revokedAt (keys: readonly string[]): number | undefined | Promise<number | undefined> { return this.#local.revokedAt(keys) }
+  once (key: string, ttl: number): boolean | Promise<boolean> { return this.#local.once(key, ttl) }
+  ready (): boolean { return this.#local.ready() }
+}
+
+/**
+ * Worker side: answers the primary's admin questions from this worker's own
+ * admin app (never listening itself), and drains when the primary is gone.
+ */
+export function joinCluster (admin: FastifyInstance | undefined, onPrimaryGone: () => void): void {
   process.on('message', (m: unknown) => {
-    if (!isMessage(m)) return
-    if (m.type === 'gatehouse:revoke') { sessions.revoke(m.sessionId); return }
-    if (m.type === 'gatehouse:admin' && !('status' in m) && admin !== undefined) {
-      admin.inject({ method: 'GET', url: m.url }).then((r) => {
-        process.send?.({ type: 'gatehouse:admin', id: m.id, status: r.statusCode, body: r.body } satisfies AdminAnswer)
-      }, () => { process.send?.({ type: 'gatehouse:admin', id: m.id, status: 500, body: '{}' } satisfies AdminAnswer) })
-    }
+    if (!isMessage(m) || m.type !== 'gatehouse:admin' || 'status' in m || admin === undefined) return
+    admin.inject({ method: 'GET', url: m.url }).then((r) => {
+      process.send?.({ type: 'gatehouse:admin', id: m.id, status: r.statusCode, body: r.body } satisfies AdminAnswer)
+    }, () => { process.send?.({ type: 'gatehouse:admin', id: m.id, status: 500, body: '{}' } satisfies AdminAnswer) })
   })
-  sessions.onEnd = (sessionId) => { process.send?.({ type: 'gatehouse:revoke', sessionId } satisfies Revoke) }
   // Without the primary no connections arrive: drain and exit.
   process.once('disconnect', onPrimaryGone)
 }

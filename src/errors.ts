@@ -43,3 +43,11 @@ export class ProviderUnavailableError extends GatewayError {
     this.name = 'ProviderUnavailableError'
   }
 }
+
+/** The session store (Redis) cannot be reached: requests that need it get 503 and retry. */
+export class StoreUnavailableError extends GatewayError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('GH_SESSION_STORE_UNAVAILABLE', 503, message, options)
+    this.name = 'StoreUnavailableError'
+  }
+}

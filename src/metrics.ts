@@ -11,7 +11,8 @@ export class Metrics {
     this.describe('gatehouse_requests_total', 'Requests handled on the proxy listener, by outcome.')
     this.describe('gatehouse_logins_total', 'Completed and failed logins.')
     this.describe('gatehouse_upstream_errors_total', 'Upstream failures answered with 502/504.')
-    this.describe('gatehouse_refreshes_total', 'Token refreshes, by result.')
+    this.describe('gatehouse_refreshes_total', 'Token refreshes, by result (shared: another replica had refreshed).')
+    this.describe('gatehouse_backchannel_logouts_total', 'Accepted back-channel logout tokens.')
   }
 
   describe (name: string, help: string): void { this.#help.set(name, help) }

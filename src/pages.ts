@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 
-/** Pages Gatehouse renders itself: tiny, no scripts, no third-party resources. */
+/**
+ * Pages Gatehouse renders itself: tiny, no third-party resources, and no
+ * script except the fixed one of the fragment callback page, allowed by its hash.
+ */
 
 export function escapeHtml (s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -36,12 +39,66 @@ export function markGatewayResponse (reply: FastifyReply, code: string): Fastify
     .header('cache-control', 'no-store')
 }
 
-export function sendErrorPage (reply: FastifyReply, p: PageOptions): FastifyReply {
-  return markGatewayResponse(reply, p.code ?? String(p.status))
-    .code(p.status)
+/** Sends one of Gatehouse's own HTML pages with its CSP; never cached, never leaking a Referer. */
+function sendPage (reply: FastifyReply, mark: string, status: number, csp: string, html: string): FastifyReply {
+  return markGatewayResponse(reply, mark)
+    .code(status)
     .header('content-type', 'text/html; charset=utf-8')
-    .header('content-security-policy', PAGE_CSP)
+    .header('content-security-policy', csp)
     .header('referrer-policy', 'no-referrer')
     .header('x-content-type-options', 'nosniff')
-    .send(renderErrorPage(p))
+    .send(html)
+}
+
+export function sendErrorPage (reply: FastifyReply, p: PageOptions): FastifyReply {
+  return sendPage(reply, p.code ?? String(p.status), p.status, PAGE_CSP, renderErrorPage(p))
+}
+
+/**
+ * The fragment callback page's whole script. A server never sees a URL
+ * fragment, so for response_mode=fragment this script reads the response
+ * from location.hash and POSTs it to the callback (same origin). It builds the
+ * form with DOM properties only (no HTML parsing of the values), first takes
+ * the tokens out of the address bar and history, and does nothing when there
+ * is no response in the fragment.
+ */
+const FRAGMENT_SCRIPT = `(function () {
+  var params = new URLSearchParams(location.hash.slice(1));
+  if (!params.has('state') && !params.has('error')) {
+    document.getElementById('gh-msg').textContent = 'There is no sign-in response to complete here.';
+    return;
+  }
+  history.replaceState(null, '', location.pathname);
+  var form = document.createElement('form');
+  form.method = 'post';
+  form.action = location.pathname;
+  params.forEach(function (value, name) {
+    var input = document.createElement('input');
+    input.type = 'hidden';
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  });
+  document.body.appendChild(form);
+  form.submit();
+})();`
+const FRAGMENT_SCRIPT_HASH = createHash('sha256').update(FRAGMENT_SCRIPT).digest('base64')
+
+/**
+ * CSP of the fragment page: only its own script and stylesheet, by hash. No
+ * form-action: the one form is built by that script, and its POST may be
+ * redirected on to the provider (a prompt=none renewal that needs a normal
+ * login), which form-action would block in browsers that apply it to redirects.
+ */
+export const FRAGMENT_PAGE_CSP = `default-src 'none'; script-src 'sha256-${FRAGMENT_SCRIPT_HASH}'; style-src 'sha256-${STYLE_HASH}'; base-uri 'none'; frame-ancestors 'none'`
+
+const FRAGMENT_PAGE = '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">' +
+  `<meta name="referrer" content="no-referrer"><title>Signing in</title><style>${STYLE}</style></head>` +
+  '<body><h1>Signing in</h1><p id="gh-msg">Completing sign-in…</p>' +
+  '<noscript><p>JavaScript is needed to complete sign-in with this identity provider.</p></noscript>' +
+  `<script>${FRAGMENT_SCRIPT}</script></body></html>`
+
+/** Serves the fragment callback page (static: nothing from the request is reflected in it). */
+export function sendFragmentPage (reply: FastifyReply): FastifyReply {
+  return sendPage(reply, 'callback-fragment', 200, FRAGMENT_PAGE_CSP, FRAGMENT_PAGE)
 }

@@ -10,7 +10,7 @@ export function buildAdmin (gw: Gateway): FastifyInstance {
   admin.get('/healthz', async () => ({ status: 'ok' }))
   admin.get('/readyz', async (_req, reply) => {
     const providers = Object.fromEntries([...gw.providers].map(([id, p]) => [id, p.ready]))
-    const store = gw.sessions.store.ready()
+    const store = gw.sessions.ready()
     const ready = store && Object.values(providers).every(Boolean)
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', providers, store: { kind: gw.sessions.store.kind, ready: store } })
   })

@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Gateway } from '../context.js'
-import { LoginError } from '../errors.js'
-import { markGatewayResponse } from '../pages.js'
+import { GatewayError, LoginError } from '../errors.js'
+import { markGatewayResponse, sendFragmentPage } from '../pages.js'
 import { splitCookieHeader } from '../session/cookies.js'
-import { randomToken, sha256 } from '../session/crypto.js'
+import { randomToken, safeEqual, sha256 } from '../session/crypto.js'
 import { identityClaims, type Session } from '../session/session.js'
 import { loginCookieName, loginCookieOptions, openLoginState } from './login-state.js'
-import { sendLoginError } from './login.js'
+import { sendLoginError, startLogin } from './login.js'
+import { INTERACTION_REQUIRED, type ResponseChannel } from './oidc.js'
 
 const STATE_FAILURES: Record<string, string> = {
   missing: 'this sign-in was not started in this browser, has already been used, or took too long',
@@ -16,16 +17,25 @@ const STATE_FAILURES: Record<string, string> = {
 }
 
 /**
- * The redirect_uri. Checks the login-state cookie for this `state`, consumes
- * it (a replayed callback fails), has the provider module verify the
- * response and tokens, then creates a brand-new session and sends the
- * browser back (303, so the code never stays in history).
+ * The redirect_uri, for every response mode: GET with a query string
+ * (`query`), POST (`form_post`, and the fragment page's own POST), and a GET
+ * without one (`fragment`: the browser kept the response in the URL
+ * fragment, so a small page reads it and POSTs it back here).
+ *
+ * Checks the login-state cookie for this `state`, consumes it (a replayed
+ * callback fails), has the provider module verify the response and tokens,
+ * then creates a brand-new session and sends the browser back (303, so no
+ * code or token stays in history).
  */
-async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyReply, fragmentPage: boolean): Promise<FastifyReply> {
   const rawUrl = request.raw.url ?? ''
-  const params = request.method === 'POST'
+  const q = rawUrl.indexOf('?')
+  const query = q === -1 ? '' : rawUrl.slice(q + 1)
+  const channel: ResponseChannel = request.method === 'POST' ? 'post' : 'query'
+  if (channel === 'query' && query === '' && fragmentPage) return sendFragmentPage(reply)
+  const params = channel === 'post'
     ? new URLSearchParams((request.body ?? {}) as Record<string, string>)
-    : new URLSearchParams(rawUrl.includes('?') ? rawUrl.slice(rawUrl.indexOf('?') + 1) : '')
+    : new URLSearchParams(query)
   const state = params.get('state')
   const names = gw.sessions.names
   const { ours } = splitCookieHeader(names, request.headers.cookie)
@@ -34,10 +44,10 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
     return sendLoginError(gw, request, reply, new LoginError('GH_LOGIN_NO_STATE', 400, 'the sign-in response carries no state'))
   }
   const cookieName = loginCookieName(names, state)
-  const opts = loginCookieOptions(gw.config.secure)
-  // Whatever happens next, this login-state cookie is spent.
-  reply.header('set-cookie', gw.sessions.serialize(cookieName, '', { ...opts, maxAge: 0 }))
   const opened = openLoginState(gw.sessions.sealer, names, ours, state, now)
+  const provider = opened.ok ? gw.providers.get(opened.login.provider) : undefined
+  // Whatever happens next, this login-state cookie is spent.
+  reply.header('set-cookie', gw.sessions.serialize(cookieName, '', { ...loginCookieOptions(gw.config, provider?.cfg.responseMode ?? 'query'), maxAge: 0 }))
   if (!opened.ok) {
     return sendLoginError(gw, request, reply, new LoginError(`GH_LOGIN_STATE_${opened.reason.toUpperCase().replace('-', '_')}`, 400, `Sign-in could not be completed: ${STATE_FAILURES[opened.reason]}.`))
   }
@@ -47,31 +57,43 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
     return sendLoginError(gw, request, reply, new LoginError('GH_LOGIN_STATE_REPLAYED', 400, 'Sign-in could not be completed: this sign-in response has already been used.'), login.rd)
   }
   gw.consumedStates.set(stateKey, true)
-  const provider = gw.providers.get(login.provider)
   if (provider === undefined) {
     return sendLoginError(gw, request, reply, new LoginError('GH_UNKNOWN_PROVIDER', 400, 'Sign-in could not be completed: the identity provider is no longer configured.'), login.rd)
   }
   let result
   try {
-    const callbackUrl = new URL(gw.redirectUri)
-    callbackUrl.search = params.toString()
-    result = await provider.completeCodeLogin(callbackUrl, {
+    result = await provider.completeLogin(params, channel, {
       state: login.state,
       nonce: login.nonce,
       ...(login.codeVerifier !== undefined ? { codeVerifier: login.codeVerifier } : {}),
-    })
+    }, now)
   } catch (err) {
+    if (login.renewing !== undefined && err instanceof GatewayError && INTERACTION_REQUIRED.has(err.code)) {
+      // The silent renewal found no live session at the provider: the local
+      // session ends with it, and the user signs in again the normal way.
+      request.log.info({ provider: provider.id, code: err.code }, 'silent renewal needs interaction; starting a normal login')
+      try {
+        const previous = await gw.sessions.read(ours, now)
+        if (previous.session !== null) await gw.sessions.end(previous.session, now)
+      } catch (storeErr) {
+        return sendLoginError(gw, request, reply, storeErr, login.rd)
+      }
+      reply.header('set-cookie', gw.sessions.clear(ours))
+      return startLogin(gw, request, reply, provider, login.rd)
+    }
     return sendLoginError(gw, request, reply, err, login.rd)
   }
   // A brand-new session: new id, never one the browser had before (session
-  // fixation); any session it carried is ended.
-  const previous = await gw.sessions.read(ours, now)
-  if (previous.session !== null) await gw.sessions.end(previous.session)
+  // fixation); any session it carried is ended. A silent renewal for the same
+  // user keeps the original login time, so absoluteTimeout still counts from
+  // the first sign-in (the login state carries it: a cross-site form_post
+  // brings no session cookie).
+  const renewed = login.renewing !== undefined && safeEqual(login.renewing.sub, result.sub)
   const session: Session = {
     v: 1,
     id: randomToken(16),
     provider: provider.id,
-    iat: now,
+    iat: renewed ? login.renewing!.iat : now,
     seen: now,
     sub: result.sub,
     ...(result.sid !== undefined ? { sid: result.sid } : {}),
@@ -80,21 +102,27 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
     ...(result.accessToken !== undefined ? { accessToken: result.accessToken } : {}),
     ...(result.refreshToken !== undefined ? { refreshToken: result.refreshToken } : {}),
     ...(result.expiresAt !== undefined ? { expiresAt: result.expiresAt } : {}),
+    tokensAt: now,
   }
   let cookies: string[]
   try {
-    cookies = await gw.sessions.write(session, ours, now)
+    const previous = await gw.sessions.read(ours, now)
+    if (previous.session !== null) await gw.sessions.end(previous.session, now)
+    cookies = await gw.sessions.write(session, ours, now, true)
   } catch (err) {
+    // The session store is unreachable (503) or the session cannot be stored.
     return sendLoginError(gw, request, reply, err, login.rd)
   }
-  gw.metrics.inc('gatehouse_logins_total{result="ok"}')
-  request.log.info({ sub: session.sub, provider: provider.id }, 'login complete')
+  gw.metrics.inc(`gatehouse_logins_total{result="${renewed ? 'renewed' : 'ok'}"}`)
+  request.log.info({ sub: session.sub, provider: provider.id, renewed }, 'login complete')
   return markGatewayResponse(reply, 'callback')
     .header('set-cookie', cookies)
     .redirect(login.rd, 303)
 }
 
 export function registerCallback (gw: Gateway, app: FastifyInstance): void {
-  app.get('/.gatehouse/callback', async (request, reply) => callback(gw, request, reply))
-  app.post('/.gatehouse/callback', async (request, reply) => callback(gw, request, reply))
+  // The fragment page is served only when a provider needs it.
+  const fragmentPage = [...gw.providers.values()].some((p) => p.cfg.responseMode === 'fragment')
+  app.get('/.gatehouse/callback', async (request, reply) => callback(gw, request, reply, fragmentPage))
+  app.post('/.gatehouse/callback', async (request, reply) => callback(gw, request, reply, fragmentPage))
 }

@@ -1,3 +1,5 @@
+import type { Config, ResponseMode } from '../config/types.js'
+import { isLoopbackHost } from '../config/validate.js'
 import type { CookieNames, CookieOptions } from '../session/cookies.js'
 import { safeEqual, sha256, type Sealer } from '../session/crypto.js'
 
@@ -14,19 +16,46 @@ export interface LoginState {
   readonly provider: string
   /** Epoch ms when the login started. */
   readonly iat: number
+  /**
+   * Set for a silent renewal (prompt=none) of the session of `sub`, created
+   * at `iat`: "interaction required" then leads to a normal login, not an
+   * error page, and a renewal for the same user keeps the session's login time.
+   */
+  readonly renewing?: { readonly sub: string, readonly iat: number }
 }
 
 export const LOGIN_TTL_MS = 10 * 60_000
 /** At most this many pending logins per browser; the oldest are evicted. */
 export const MAX_PENDING_LOGINS = 5
-export const LOGIN_COOKIE_PATH = '/.gatehouse/'
+/**
+ * Path=/ (as mod_auth_openidc does): the proxy path that starts a login must
+ * see the pending ones to evict the oldest. Requests to the application strip
+ * them before forwarding, and they live only until the callback or 10 minutes.
+ */
+export const LOGIN_COOKIE_PATH = '/'
 
 export function loginCookieName (names: CookieNames, state: string): string {
   return names.login + sha256(state).slice(0, 16)
 }
 
-export function loginCookieOptions (secure: boolean): CookieOptions {
-  return { path: LOGIN_COOKIE_PATH, httpOnly: true, secure, sameSite: 'lax', maxAge: LOGIN_TTL_MS / 1000 }
+/**
+ * Whether a provider's login-state cookie must reach a cross-site POST. With
+ * form_post the provider's page POSTs the response to the callback from its
+ * own site, and browsers send SameSite=Lax cookies only on cross-site GET
+ * navigations. So that provider's login cookie (and only it; the session
+ * cookie stays Lax) is SameSite=None, which browsers accept only with Secure:
+ * fine on https, and on http://localhost or http://127.0.0.1, which browsers
+ * count as potentially trustworthy origins. On any other http origin it stays
+ * Lax: form_post then works only from a same-site provider (start-up warns).
+ */
+export function crossSiteLoginCookie (config: Pick<Config, 'secure' | 'publicOrigin'>, responseMode: ResponseMode): boolean {
+  return responseMode === 'form_post' && (config.secure || isLoopbackHost(new URL(config.publicOrigin).hostname))
+}
+
+/** Cookie options of a login-state cookie for a provider using `responseMode`. */
+export function loginCookieOptions (config: Pick<Config, 'secure' | 'publicOrigin'>, responseMode: ResponseMode): CookieOptions {
+  const base: CookieOptions = { path: LOGIN_COOKIE_PATH, httpOnly: true, secure: config.secure, sameSite: 'lax', maxAge: LOGIN_TTL_MS / 1000 }
+  return crossSiteLoginCookie(config, responseMode) ? { ...base, sameSite: 'none', secure: true } : base
 }
 
 export function sealLoginState (sealer: Sealer, cookieName: string, s: LoginState): string {

@@ -3,6 +3,7 @@ import type { Gateway } from '../context.js'
 import { GatewayError } from '../errors.js'
 import { sendErrorPage, markGatewayResponse } from '../pages.js'
 import { splitCookieHeader } from '../session/cookies.js'
+import type { Session } from '../session/session.js'
 import { OidcProvider, classifyProviderError } from './oidc.js'
 import {
   LOGIN_COOKIE_PATH, loginCookieName, loginCookieOptions, loginCookiesToEvict, sealLoginState, type LoginState,
@@ -18,7 +19,7 @@ export function sendLoginError (gw: Gateway, request: FastifyRequest, reply: Fas
   return sendErrorPage(reply, {
     status: e.status,
     title: e.status === 403 ? 'Access was not granted' : e.status >= 500 ? 'Sign-in is unavailable' : 'Sign-in failed',
-    message: e.expose ? e.message : 'The identity provider could not be reached. Please try again in a moment.',
+    message: e.expose ? e.message : e.status === 503 ? 'The identity provider could not be reached. Please try again in a moment.' : 'Sign-in could not be completed with the identity provider. If this keeps happening, give the administrator the correlation id below.',
     correlationId: request.id,
     retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}`,
     code: e.code,
@@ -29,12 +30,15 @@ export function sendLoginError (gw: Gateway, request: FastifyRequest, reply: Fas
  * Starts a login: fresh state, nonce and PKCE verifier from the CSPRNG, kept
  * in a sealed login-state cookie of their own, then a redirect to the
  * provider. Used by /.gatehouse/login and by the proxy path for browsers.
+ * `renewing`: renew this session, whose tokens expire and which has no
+ * refresh token, by asking the provider with prompt=none (no page is shown
+ * while the user's session at the provider is alive).
  */
-export async function startLogin (gw: Gateway, request: FastifyRequest, reply: FastifyReply, provider: OidcProvider, rd: string): Promise<FastifyReply> {
+export async function startLogin (gw: Gateway, request: FastifyRequest, reply: FastifyReply, provider: OidcProvider, rd: string, opts: { renewing?: Session } = {}): Promise<FastifyReply> {
   const checks = OidcProvider.newChecks(provider.cfg.pkce)
   let url: string
   try {
-    url = await provider.authorizationUrl(checks)
+    url = await provider.authorizationUrl(checks, opts.renewing !== undefined ? { prompt: 'none' } : {})
   } catch (err) {
     return sendLoginError(gw, request, reply, err, rd)
   }
@@ -46,14 +50,15 @@ export async function startLogin (gw: Gateway, request: FastifyRequest, reply: F
     rd,
     provider: provider.id,
     iat: gw.now(),
+    ...(opts.renewing !== undefined ? { renewing: { sub: opts.renewing.sub, iat: opts.renewing.iat } } : {}),
   }
   const name = loginCookieName(names, checks.state)
-  const opts = loginCookieOptions(gw.config.secure)
+  const cookieOpts = loginCookieOptions(gw.config, provider.cfg.responseMode)
   const { ours } = splitCookieHeader(names, request.headers.cookie)
   const cookies = loginCookiesToEvict(gw.sessions.sealer, names, ours)
-    .map((n) => gw.sessions.serialize(n, '', { ...opts, maxAge: 0 }))
-  cookies.push(gw.sessions.serialize(name, sealLoginState(gw.sessions.sealer, name, login), opts))
-  return markGatewayResponse(reply, 'login')
+    .map((n) => gw.sessions.serialize(n, '', { ...cookieOpts, maxAge: 0 }))
+  cookies.push(gw.sessions.serialize(name, sealLoginState(gw.sessions.sealer, name, login), cookieOpts))
+  return markGatewayResponse(reply, opts.renewing !== undefined ? 'login-renew' : 'login')
     .header('set-cookie', cookies)
     .redirect(url, 302)
 }

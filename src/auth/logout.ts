@@ -2,13 +2,39 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Gateway } from '../context.js'
 import { markGatewayResponse } from '../pages.js'
 import { clearCookies, splitCookieHeader } from '../session/cookies.js'
+import type { Session } from '../session/session.js'
 import { LOGIN_COOKIE_PATH } from './login-state.js'
+import type { OidcProvider } from './oidc.js'
 import { safeReturnTo } from './return-to.js'
 
+/** Logout waits at most this long for the provider to revoke the tokens. */
+const REVOKE_WAIT_MS = 3_000
+
 /**
- * Ends the local session (revoked, so a copy of the cookie no longer works),
- * clears every Gatehouse cookie, then goes to the provider's end-session
- * endpoint where it has one, else straight to the safe return path.
+ * Revokes the session's refresh and access tokens at the provider (RFC 7009)
+ * where it has a revocation endpoint, so a token copied out of the session
+ * (or sent upstream earlier) stops working too. Bounded: a slow provider
+ * delays logout by at most REVOKE_WAIT_MS and never fails it.
+ */
+export async function revokeTokens (provider: OidcProvider | undefined, session: Session): Promise<void> {
+  if (provider === undefined) return
+  const pending: Promise<boolean>[] = []
+  if (session.refreshToken !== undefined) pending.push(provider.revoke(session.refreshToken, 'refresh_token'))
+  if (session.accessToken !== undefined) pending.push(provider.revoke(session.accessToken, 'access_token'))
+  if (pending.length === 0) return
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.allSettled(pending),
+    new Promise((resolve) => { timer = setTimeout(resolve, REVOKE_WAIT_MS) }),
+  ])
+  clearTimeout(timer)
+}
+
+/**
+ * Ends the local session (deleted from the store, or revoked with the cookie
+ * store, so a copy of the cookie no longer works), revokes its tokens at the
+ * provider, clears every Gatehouse cookie, then goes to the provider's
+ * end-session endpoint where it has one, else straight to the safe return path.
  */
 async function logout (gw: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const q = request.query as Record<string, unknown>
@@ -24,9 +50,10 @@ async function logout (gw: Gateway, request: FastifyRequest, reply: FastifyReply
   }
   let target = rd
   if (session !== null) {
-    await gw.sessions.end(session)
+    await gw.sessions.end(session, gw.now())
     request.log.info({ sub: session.sub }, 'logout')
     const provider = gw.providers.get(session.provider)
+    await revokeTokens(provider, session)
     const back = provider?.cfg.postLogoutRedirectUri ?? gw.config.publicOrigin + rd
     target = provider?.endSessionUrl(session.idToken, back) ?? rd
   }

@@ -1,9 +1,10 @@
 import { LRUCache } from 'lru-cache'
-import type { GatewayError } from '../errors.js'
+import { GatewayError } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import { sha256 } from '../session/crypto.js'
 import { identityClaims, type Session } from '../session/session.js'
-import type { OidcProvider } from './oidc.js'
+import type { SessionStore } from '../session/store.js'
+import type { OidcProvider, RefreshResult } from './oidc.js'
 
 export type RefreshOutcome =
   | { readonly kind: 'refreshed', readonly session: Session }
@@ -23,7 +24,44 @@ export function isTokenExpired (s: Session, now: number, clockSkew: number): boo
   return s.expiresAt !== undefined && now >= s.expiresAt + clockSkew
 }
 
+/**
+ * Whether a browser navigation should renew this session at the provider
+ * (prompt=none): it has no refresh token and its token expires within
+ * `refreshBefore`. Before actual expiry only when the tokens are older than
+ * that window, so a provider issuing tokens shorter-lived than the window
+ * does not send every page view through the provider. Pure.
+ */
+export function needsRenewal (s: Session, now: number, refreshBefore: number, clockSkew: number): boolean {
+  if (s.refreshToken !== undefined || !needsRefresh(s, now, refreshBefore, clockSkew)) return false
+  return isTokenExpired(s, now, clockSkew) || now - (s.tokensAt ?? s.iat) >= refreshBefore + clockSkew
+}
+
+/**
+ * The session after a successful refresh. Claims of a refreshed ID token
+ * replace the old ones entirely (a group removed at the provider is removed
+ * here); without a new ID token, fresh userinfo is merged over the old
+ * claims; with neither, the claims stay. Pure.
+ */
+export function refreshedSession (session: Session, r: Extract<RefreshResult, { kind: 'refreshed' }>, now: number): Session {
+  const claims = r.idClaims !== undefined
+    ? identityClaims(r.idClaims, r.userinfo)
+    : r.userinfo !== undefined ? identityClaims({}, { ...session.claims, ...r.userinfo }) : session.claims
+  return {
+    ...session,
+    seen: now,
+    tokensAt: now,
+    claims,
+    accessToken: r.accessToken,
+    refreshToken: r.refreshToken ?? session.refreshToken,
+    ...(r.idToken !== undefined ? { idToken: r.idToken } : {}),
+    ...(r.expiresAt !== undefined ? { expiresAt: r.expiresAt } : {}),
+  }
+}
+
+/** How long a result is reused for requests still carrying the refresh token it spent. */
 const RECENT_TTL_MS = 30_000
+/** After a provider failure, requests keep their current token this long before the next attempt. */
+const BACKOFF_MS = 5_000
 
 /**
  * Refreshes tokens, once per session at a time.
@@ -33,24 +71,36 @@ const RECENT_TTL_MS = 30_000
  *   token that was spent: a request that still carries the old cookie (the
  *   browser has not stored the new one yet) gets the same result instead of
  *   spending a refresh token the provider has already rotated.
+ * - A provider failure is remembered for a few seconds, so an outage does not
+ *   turn every request into another call to a provider that is down.
+ * - Across replicas (stores with withRefreshLock): the refresh runs under the
+ *   store's lock on the freshest stored copy; if another replica refreshed
+ *   meanwhile, its result is used and the provider is not called.
  */
 export class Refresher {
   readonly #inflight = new Map<string, Promise<RefreshOutcome>>()
   readonly #recent = new LRUCache<string, RefreshOutcome>({ max: 10_000, ttl: RECENT_TTL_MS })
+  readonly #failed = new LRUCache<string, RefreshOutcome>({ max: 10_000, ttl: BACKOFF_MS })
   readonly #metrics: Metrics
+  readonly #store: SessionStore | undefined
 
-  constructor (metrics: Metrics) { this.#metrics = metrics }
+  constructor (metrics: Metrics, store?: SessionStore) {
+    this.#metrics = metrics
+    this.#store = store
+  }
 
   refresh (session: Session, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
     const rt = session.refreshToken
     if (rt === undefined) return Promise.resolve({ kind: 'ended', reason: 'no_refresh_token' })
     const key = sha256(rt)
-    const recent = this.#recent.get(key)
-    if (recent !== undefined) return Promise.resolve(recent)
+    const done = this.#recent.get(key) ?? this.#failed.get(key)
+    if (done !== undefined) return Promise.resolve(done)
     let p = this.#inflight.get(key)
     if (p === undefined) {
-      p = this.#run(session, rt, provider, now).then((outcome) => {
-        if (outcome.kind !== 'unavailable') this.#recent.set(key, outcome)
+      const run = this.#store?.withRefreshLock !== undefined ? this.#coordinated(session, rt, provider, now) : this.#run(session, rt, provider, now)
+      p = run.then((outcome) => {
+        if (outcome.kind === 'unavailable') this.#failed.set(key, outcome)
+        else this.#recent.set(key, outcome)
         return outcome
       }).finally(() => { this.#inflight.delete(key) })
       this.#inflight.set(key, p)
@@ -58,23 +108,32 @@ export class Refresher {
     return p
   }
 
+  async #coordinated (session: Session, rt: string, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
+    const store = this.#store!
+    try {
+      return await store.withRefreshLock!(session, async (current) => {
+        if (current === null) return { kind: 'ended', reason: 'session_ended' }
+        if (current.refreshToken !== rt || current.accessToken !== session.accessToken) {
+          // Another replica refreshed while we waited for the lock.
+          this.#metrics.inc('gatehouse_refreshes_total{result="shared"}')
+          return { kind: 'refreshed', session: current }
+        }
+        const outcome = await this.#run(current, rt, provider, now)
+        // Persist before the lock is released, so the next holder sees it.
+        if (outcome.kind === 'refreshed') await store.save(outcome.session, now, false)
+        else if (outcome.kind === 'ended') await store.destroy(current)
+        return outcome
+      })
+    } catch (err) {
+      if (err instanceof GatewayError) return { kind: 'unavailable', error: err }
+      throw err
+    }
+  }
+
   async #run (session: Session, rt: string, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
-    const r = await provider.refresh(rt, session.sub)
+    const r = await provider.refresh(rt, session.sub, now)
     this.#metrics.inc(`gatehouse_refreshes_total{result="${r.kind}"}`)
     if (r.kind !== 'refreshed') return r
-    // Claims from a refreshed ID token (and userinfo) replace the old ones.
-    const claims = r.idClaims !== undefined || r.userinfo !== undefined
-      ? identityClaims(r.idClaims ?? {}, { ...session.claims, ...r.userinfo })
-      : session.claims
-    const next: Session = {
-      ...session,
-      seen: now,
-      claims,
-      accessToken: r.accessToken,
-      refreshToken: r.refreshToken ?? rt,
-      ...(r.idToken !== undefined ? { idToken: r.idToken } : {}),
-      ...(r.expiresAt !== undefined ? { expiresAt: r.expiresAt } : {}),
-    }
-    return { kind: 'refreshed', session: next }
+    return { kind: 'refreshed', session: refreshedSession(session, r, now) }
   }
 }

@@ -85,7 +85,9 @@ export function parseConfig (text: string, options: LoadOptions = {}): Config {
   const problems: string[] = []
   const resolved = resolve(raw, '', env, problems, readFile)
   const { config, problems: more } = validateConfig(resolved)
-  problems.push(...more)
+  // A field whose environment variable is unset is reported once, not again as "is required".
+  const reported = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))))
+  problems.push(...more.filter((p) => !reported.has(p.slice(0, p.indexOf(': ')))))
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems)
   return config
 }

@@ -1,3 +1,4 @@
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { parseDuration } from './duration.js'
@@ -140,6 +141,27 @@ function httpUrl (c: Checker, value: string | undefined, path: string): URL | un
   return u
 }
 
+/** Whether a login with this response type ends with an access token (every type but a bare `id_token`). */
+export function yieldsAccessToken (responseType: ResponseType): boolean {
+  return responseType !== 'id_token'
+}
+
+/** Why a private_key_jwt key (PEM or JWK text) cannot sign client assertions, or undefined when it can. */
+function privateKeyProblem (text: string): string | undefined {
+  const t = text.trim()
+  let key: KeyObject
+  try {
+    key = t.startsWith('{') ? createPrivateKey({ key: JSON.parse(t) as JsonWebKey, format: 'jwk' }) : createPrivateKey(t)
+  } catch {
+    return 'not a private key (expected PEM, e.g. -----BEGIN PRIVATE KEY-----, or a private JWK as JSON)'
+  }
+  const type = key.asymmetricKeyType
+  if (type !== 'rsa' && type !== 'ec' && type !== 'ed25519') return `a ${String(type)} key cannot sign client assertions (use RSA, EC P-256/P-384/P-521 or Ed25519)`
+  const crv = key.asymmetricKeyDetails?.namedCurve
+  if (type === 'ec' && crv !== 'prime256v1' && crv !== 'secp384r1' && crv !== 'secp521r1') return `an EC key on curve ${String(crv)} cannot sign client assertions (use P-256, P-384 or P-521)`
+  return undefined
+}
+
 /** True for hosts that can only be this machine: tests and the demo may use plain http there. */
 export function isLoopbackHost (hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '')
@@ -161,27 +183,29 @@ function validateProvider (c: Checker, raw: unknown, path: string): ProviderConf
   const clientId = str(c, raw, 'clientId', `${path}.clientId`, { required: true }) ?? ''
   const clientSecret = str(c, raw, 'clientSecret', `${path}.clientSecret`)
   const privateKey = str(c, raw, 'privateKey', `${path}.privateKey`)
+  const responseType = oneOf(c, raw, 'responseType', `${path}.responseType`, RESPONSE_TYPES, 'code')
+  const hasCode = responseType.includes('code')
+  // Without a code (id_token, "id_token token") the token endpoint is never
+  // used: such a client has nothing to authenticate with, and is public.
   const method = oneOf(c, raw, 'tokenEndpointAuthMethod', `${path}.tokenEndpointAuthMethod`, AUTH_METHODS,
-    clientSecret === undefined && privateKey !== undefined ? 'private_key_jwt' : clientSecret === undefined ? 'none' : 'client_secret_basic')
+    clientSecret === undefined && privateKey !== undefined ? 'private_key_jwt' : clientSecret === undefined && !hasCode ? 'none' : 'client_secret_basic')
   if ((method === 'client_secret_basic' || method === 'client_secret_post') && clientSecret === undefined) {
-    c.add(`${path}.clientSecret`, `is required with tokenEndpointAuthMethod ${method}`)
+    // A forgotten secret must not silently turn the client into a public one.
+    c.add(`${path}.clientSecret`, `is required with tokenEndpointAuthMethod ${method} (a public client says tokenEndpointAuthMethod: none)`)
   }
   if (method === 'private_key_jwt' && privateKey === undefined) c.add(`${path}.privateKey`, 'is required with tokenEndpointAuthMethod private_key_jwt (or privateKeyFile)')
-  const responseType = oneOf(c, raw, 'responseType', `${path}.responseType`, RESPONSE_TYPES, 'code')
+  if (privateKey !== undefined) {
+    const problem = privateKeyProblem(privateKey)
+    if (problem !== undefined) c.add(`${path}.privateKey`, problem)
+  }
   const responseMode = oneOf(c, raw, 'responseMode', `${path}.responseMode`, RESPONSE_MODES, responseType === 'code' ? 'query' : 'fragment')
   if (responseType !== 'code' && responseMode === 'query') {
     c.add(`${path}.responseMode`, `query cannot carry tokens for responseType ${JSON.stringify(responseType)} (use fragment or form_post)`)
   }
-  if (responseType !== 'code') {
-    // Implicit and hybrid flows are not available in this build yet; refusing
-    // them at start is better than a login that fails for every user.
-    c.add(`${path}.responseType`, `${JSON.stringify(responseType)} is not supported yet (supported: "code")`)
-  }
-  if (responseMode !== 'query' && responseType === 'code') {
-    c.add(`${path}.responseMode`, `${JSON.stringify(responseMode)} is not supported yet with responseType "code" (supported: "query")`)
-  }
-  const pkce = bool(c, raw, 'pkce', `${path}.pkce`, responseType.includes('code'))
-  if (method === 'none' && !pkce) c.add(`${path}.pkce`, 'a public client (tokenEndpointAuthMethod none) must use PKCE')
+  const pkce = bool(c, raw, 'pkce', `${path}.pkce`, hasCode)
+  // PKCE binds the code to this browser's login; without a code there is nothing to bind.
+  if (pkce && !hasCode) c.add(`${path}.pkce`, `applies only to response types with a code (responseType is ${JSON.stringify(responseType)})`)
+  if (method === 'none' && hasCode && !pkce) c.add(`${path}.pkce`, 'a public client (tokenEndpointAuthMethod none) must use PKCE')
   const scopes = stringList(c, raw.scopes, `${path}.scopes`) ?? ['openid', 'email', 'profile']
   if (!scopes.includes('openid')) c.add(`${path}.scopes`, 'must include "openid"')
   for (const [i, s] of scopes.entries()) if (/\s/.test(s)) c.add(`${path}.scopes[${i}]`, 'a scope cannot contain spaces (give one per list item)')
@@ -256,8 +280,6 @@ function validateSession (c: Checker, raw: unknown): SessionConfig {
     }
   }
   if (store === 'redis' && redis === undefined) c.add(`${path}.redis.url`, 'is required with store: redis')
-  if (store === 'redis') c.add(`${path}.store`, '"redis" is not supported yet (supported: "cookie")')
-  if (store === 'memory') c.add(`${path}.store`, '"memory" is not supported yet (supported: "cookie")')
   let maxSessions = 100_000
   if (obj.memory !== undefined) {
     if (!isObj(obj.memory)) c.add(`${path}.memory`, `expected a map, got ${describe(obj.memory)}`)
@@ -451,6 +473,16 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
   else if (!Array.isArray(raw.routes)) c.add('routes', `expected a list, got ${describe(raw.routes)}`)
   else if (raw.routes.length === 0) c.add('routes', 'must list at least one route')
   else raw.routes.forEach((r, i) => { const v = validateRoute(c, r, i, providerIds); if (v !== undefined) routes.push(v) })
+  for (const r of routes) {
+    const p = providers.find((q) => q.id === r.provider)
+    // An implicit login with response_type=id_token yields no access token: a
+    // route that promises one to its upstream could never be served. (A public
+    // route forwards no token at all.)
+    if (p !== undefined && r.auth !== 'public' && r.bearer === 'access_token' && !yieldsAccessToken(p.responseType)) {
+      const defaulted = (raw.routes as Obj[])[r.index]?.bearer === undefined ? ' (access_token is the default)' : ''
+      c.add(`routes[${r.index}].bearer`, `provider ${JSON.stringify(p.id)} uses responseType ${JSON.stringify(p.responseType)}, which yields no access token${defaulted}; use bearer: id_token or none`)
+    }
+  }
 
   if (c.problems.length > 0 || listenAddr === undefined || publicUrl === undefined) return { problems: c.problems }
   const config: Config = {
@@ -470,4 +502,23 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
   }
   if (c.problems.length > 0) return { problems: c.problems }
   return { config: deepFreeze(config), problems: [] }
+}
+
+/**
+ * Things a valid configuration does that an operator should know about at
+ * start-up: flows RFC 9700 discourages, and form_post behind a plain-http
+ * public URL, whose login cookie cannot be SameSite=None (see login-state.ts).
+ */
+export function configWarnings (config: Config): string[] {
+  const out: string[] = []
+  const publicHost = new URL(config.publicOrigin).hostname
+  config.providers.forEach((p, i) => {
+    if (p.responseType !== 'code') {
+      out.push(`providers[${i}].responseType: ${JSON.stringify(p.responseType)} returns tokens from the authorization endpoint (implicit/hybrid), which RFC 9700 discourages; use "code" where the provider allows it`)
+    }
+    if (p.responseMode === 'form_post' && !config.secure && !isLoopbackHost(publicHost)) {
+      out.push(`providers[${i}].responseMode: form_post with a plain-http publicUrl: the login cookie cannot be SameSite=None (browsers require Secure), so logins work only when the provider is on the same site as ${config.publicOrigin}`)
+    }
+  })
+  return out
 }

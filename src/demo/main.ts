@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { dirname, resolve } from 'node:path'
 import { loadConfigFile } from '../config/load.js'
 import { run } from '../cli-run.js'
-import { startDevProvider } from './idp.js'
+import { devClientFor, startDevProvider } from './idp.js'
 import { startEchoUpstream } from './upstream.js'
 
 /**
@@ -17,19 +17,11 @@ async function main (): Promise<void> {
   const p = config.providers[0]!
   const issuer = new URL(p.issuer)
   const upstream = new URL(config.routes[0]!.upstream)
-  const code = p.responseType.includes('code')
   const idp = await startDevProvider({
     port: Number(issuer.port),
     host: issuer.hostname,
-    clients: [{
-      client_id: p.clientId,
-      ...(p.clientSecret !== undefined ? { client_secret: p.clientSecret } : {}),
-      redirect_uris: [`${config.publicOrigin}/.gatehouse/callback`],
-      post_logout_redirect_uris: [`${config.publicOrigin}/`],
-      response_types: [p.responseType],
-      grant_types: code ? ['authorization_code', 'refresh_token'] : ['implicit'],
-      token_endpoint_auth_method: p.tokenEndpointAuthMethod,
-    }],
+    // Registered from the config, so switching `responseType` in demo.yaml is all it takes.
+    clients: [devClientFor(p, config.publicOrigin)],
   })
   const app = await startEchoUpstream({ port: Number(upstream.port), host: upstream.hostname })
   const gh = await run(config)
@@ -39,6 +31,7 @@ async function main (): Promise<void> {
   Gatehouse demo is running.
 
     Open:        ${url}
+    Flow:        response_type=${p.responseType}, response_mode=${p.responseMode}
     Sign in as:  alice (group admins) or bob — any password
     Try also:    ${url}admin (admins only) · ${url}public (no sign-in) · ${url}.gatehouse/userinfo · ${url}.gatehouse/logout
     Admin:       http://${config.admin?.listen.host}:${config.admin?.listen.port}/readyz and /metrics

@@ -61,6 +61,11 @@ export async function startEchoUpstream (opts: { port?: number, host?: string } 
         // For timeout tests: never answers.
         return
       }
+      if (path.startsWith('/delay/')) {
+        // For drain tests: answers after N ms.
+        setTimeout(() => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('late') }, Number(path.slice(7)) || 0)
+        return
+      }
       if (path.startsWith('/status/')) {
         res.writeHead(Number(path.slice(8)) || 500, { 'content-type': 'text/plain', 'set-cookie': 'app=1; Path=/' })
         res.end('status')

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { CompiledRoute, Gateway } from '../context.js'
 import { startLogin } from '../auth/login.js'
-import { isTokenExpired, needsRefresh } from '../auth/refresh.js'
+import { isTokenExpired, needsRefresh, needsRenewal } from '../auth/refresh.js'
 import { safeReturnTo } from '../auth/return-to.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
@@ -119,20 +119,35 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
       via.request.log.debug({ outcome: read.outcome }, 'session cookie not accepted')
       setCookies = gw.sessions.clear(split.ours)
     }
-    if (session !== null && needsRefresh(session, now, gw.config.session.refreshBefore, gw.config.session.clockSkew)) {
+    const { refreshBefore, clockSkew } = gw.config.session
+    if (session !== null && session.refreshToken === undefined && needsRefresh(session, now, refreshBefore, clockSkew)) {
+      if (via === undefined) return TO_FASTIFY
+      const { request, reply } = via
+      // No refresh token (implicit flows, or no offline_access): a browser
+      // navigation renews the session at the provider with prompt=none and
+      // comes back to this page. Anything else is served while the token is
+      // valid, then gets 401 (or goes on anonymously): the session cookie is
+      // kept, so the next navigation can still renew it.
+      if (needsRenewal(session, now, refreshBefore, clockSkew) && wantsLoginRedirect(request, route.unauthenticated)) {
+        gw.metrics.inc('gatehouse_requests_total{outcome="renew_redirect"}')
+        if (setCookies !== undefined) reply.header('set-cookie', setCookies)
+        return startLogin(gw, request, reply, gw.providers.get(session.provider) ?? route.oidc, safeReturnTo(q === -1 ? path : url), { renewing: session })
+      }
+      if (isTokenExpired(session, now, clockSkew)) session = null
+    } else if (session !== null && needsRefresh(session, now, refreshBefore, clockSkew)) {
       if (via === undefined) return TO_FASTIFY
       const { request, reply } = via
       const provider = gw.providers.get(session.provider) ?? route.oidc
-      const outcome = session.refreshToken !== undefined ? await gw.refresher.refresh(session, provider, now) : undefined
-      if (outcome?.kind === 'refreshed') {
+      const outcome = await gw.refresher.refresh(session, provider, now)
+      if (outcome.kind === 'refreshed') {
         session = outcome.session
         dirty = true
-      } else if (outcome?.kind === 'ended' || isTokenExpired(session, now, gw.config.session.clockSkew)) {
+      } else if (outcome.kind === 'ended' || isTokenExpired(session, now, clockSkew)) {
         // No way to a valid token: the user signs in again (or the API client gets 401).
-        if (outcome?.kind === 'ended') {
+        if (outcome.kind === 'ended') {
           request.log.info({ sub: session.sub, reason: outcome.reason }, 'session ended by refresh failure')
-          await gw.sessions.end(session)
-        } else if (outcome?.kind === 'unavailable') {
+          await gw.sessions.end(session, now)
+        } else if (outcome.kind === 'unavailable') {
           request.log.warn({ code: outcome.error.code }, 'token refresh failed; provider unavailable')
           gw.metrics.inc('gatehouse_requests_total{outcome="provider_unavailable"}')
           return sendErrorPage(reply.header('retry-after', '5'), { status: 503, title: 'Sign-in service unavailable', message: 'Your session needs renewing and the identity provider cannot be reached. Please retry shortly.', correlationId: request.id, code: outcome.error.code })
@@ -189,7 +204,7 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
     setCookies,
     onError: (failure, err) => {
       gw.metrics.inc(`gatehouse_upstream_errors_total{kind="${failure}"}`)
-      if (failure === 'aborted') { res.destroy(); return }
+      if (failure === 'aborted' || res.destroyed) { res.destroy(); return }
       const id = via?.request.id ?? gw.newRequestId()
       ;(via?.request.log ?? gw.log).warn({ reqId: id, upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
       const status = failure === 'timeout' ? 504 : 502

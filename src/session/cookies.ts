@@ -7,8 +7,8 @@
  *   4 KiB per-cookie limit of browsers). Prefix `__Host-` with an https
  *   publicUrl and no cookie domain: Secure, Path=/, no Domain, so a sibling
  *   subdomain cannot plant or overwrite it.
- * - Login state: `<loginPrefix><name>.login.<id>`, Path=/.gatehouse/, so it
- *   never travels with application requests.
+ * - Login state: `<loginPrefix><name>.login.<id>`, one per pending login,
+ *   removed from every request before it is forwarded.
  */
 
 export const CHUNK_SIZE = 3800

@@ -57,14 +57,11 @@ export class Sealer {
   seal (purpose: string, plaintext: Buffer | string): string {
     const k = this.#keys[0]!
     const iv = randomBytes(12)
-    const cipher = createCipheriv('aes-256-gcm', k.key, iv)
-    cipher.setAAD(this.#aad(purpose))
-    const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext
     const head = Buffer.allocUnsafe(HEADER)
     head[0] = VERSION
     k.id.copy(head, 1)
     iv.copy(head, 5)
-    return Buffer.concat([head, cipher.update(data), cipher.final(), cipher.getAuthTag()]).toString('base64url')
+    return Buffer.concat([head, ...gcmSeal(k.key, iv, this.#aad(purpose), toBuffer(plaintext))]).toString('base64url')
   }
 
   /**
@@ -81,16 +78,70 @@ export class Sealer {
       if (this.#keys[i]!.id.compare(buf, 1, 5) === 0) { keyIndex = i; break }
     }
     if (keyIndex === -1) return { ok: false, reason: 'unknown-key' }
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#keys[keyIndex]!.key, buf.subarray(5, HEADER))
-      decipher.setAAD(this.#aad(purpose))
-      decipher.setAuthTag(buf.subarray(buf.length - TAG))
-      const value = Buffer.concat([decipher.update(buf.subarray(HEADER, buf.length - TAG)), decipher.final()])
-      return { ok: true, value, rotated: keyIndex > 0 }
-    } catch {
-      return { ok: false, reason: 'tampered' }
-    }
+    const value = gcmOpen(this.#keys[keyIndex]!.key, buf.subarray(5, HEADER), this.#aad(purpose), buf.subarray(HEADER))
+    return value === undefined ? { ok: false, reason: 'tampered' } : { ok: true, value, rotated: keyIndex > 0 }
   }
+}
+
+function toBuffer (v: Buffer | string): Buffer {
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v
+}
+
+/** AES-256-GCM: ciphertext and tag, to be framed by the caller. */
+function gcmSeal (key: KeyObject, iv: Buffer, aad: Buffer, data: Buffer): Buffer[] {
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  cipher.setAAD(aad)
+  return [cipher.update(data), cipher.final(), cipher.getAuthTag()]
+}
+
+/** Opens `ciphertext | tag`; undefined when it fails authentication. */
+function gcmOpen (key: KeyObject, iv: Buffer, aad: Buffer, body: Buffer): Buffer | undefined {
+  if (body.length < TAG) return undefined
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, iv)
+    decipher.setAAD(aad)
+    decipher.setAuthTag(body.subarray(body.length - TAG))
+    return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG)), decipher.final()])
+  } catch {
+    return undefined
+  }
+}
+
+/*
+ * Server-side session values (the redis store). The browser's cookie carries
+ * a random ticket; the store keeps the session under a one-way digest of it,
+ * encrypted with a key derived from the ticket itself. The store alone (a
+ * Redis dump, a replica, a backup) holds neither the ticket nor the key, so
+ * it yields no usable token; the ticket alone is useless without the store.
+ *
+ * Format, base64url of:  version (1) | IV (12) | ciphertext | GCM tag (16)
+ */
+
+const TICKET_VERSION = 1
+
+/** The storage key for `ticket`: SHA-256 under its own label, never reversible to the ticket. */
+export function ticketDigest (ticket: string): string {
+  return createHash('sha256').update('gatehouse/ticket-id\0').update(ticket).digest('base64url')
+}
+
+function ticketKey (ticket: string): KeyObject {
+  // HKDF under a different label than the digest: knowing the storage key
+  // tells nothing about the encryption key.
+  return createSecretKey(Buffer.from(hkdfSync('sha256', Buffer.from(ticket, 'utf8'), 'gatehouse/ticket', 'gatehouse v1 ticket value key', 32)))
+}
+
+/** Encrypts a server-side value with a key derived from `ticket`; `purpose` (e.g. the storage key) is bound as associated data. */
+export function sealWithTicket (ticket: string, purpose: string, plaintext: Buffer | string): string {
+  const iv = randomBytes(12)
+  const head = Buffer.from([TICKET_VERSION])
+  return Buffer.concat([head, iv, ...gcmSeal(ticketKey(ticket), iv, Buffer.from(`gatehouse|t${TICKET_VERSION}|${purpose}`, 'utf8'), toBuffer(plaintext))]).toString('base64url')
+}
+
+/** Opens a value sealed by sealWithTicket; undefined when it is not one (wrong ticket, tampered, malformed). */
+export function unsealWithTicket (ticket: string, purpose: string, sealed: string): Buffer | undefined {
+  const buf = Buffer.from(sealed, 'base64url')
+  if (buf.length < 1 + 12 + TAG || buf[0] !== TICKET_VERSION) return undefined
+  return gcmOpen(ticketKey(ticket), buf.subarray(1, 13), Buffer.from(`gatehouse|t${TICKET_VERSION}|${purpose}`, 'utf8'), buf.subarray(13))
 }
 
 /** A random identifier of `bytes` bytes from the CSPRNG, base64url (128 bits -> 22 chars). */

@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache'
 import type { SessionConfig } from '../config/types.js'
 import {
   clearCookies, cookieNames, presentSessionCookies, readSessionValue, sessionSetCookies,
@@ -7,7 +6,8 @@ import {
 import { Sealer } from './crypto.js'
 import { SessionParseCache } from './parse-cache.js'
 import { sessionState, type Session } from './session.js'
-import type { SessionStore } from './store.js'
+import { MemoryRevocations, matchKey, revocationKeys, type Revocations } from './revocations.js'
+import type { SessionMatch, SessionStore } from './store.js'
 
 export type ReadOutcome = 'none' | 'ok' | 'malformed' | 'unknown-key' | 'tampered' | 'unknown' | 'revoked' | 'idle' | 'expired'
 
@@ -22,25 +22,28 @@ const NONE: ReadResult = Object.freeze({ session: null, outcome: 'none', reseal:
 
 /**
  * Sessions as the request path sees them: cookie -> unseal -> store ->
- * timeouts -> revocation, and back. Every failure is a typed "no session"
- * outcome (for a debug log), never an exception.
+ * timeouts -> revocation, and back. Every fault of the cookie is a typed
+ * "no session" outcome (for a debug log), never an exception; only an
+ * unreachable store throws (StoreUnavailableError, answered with 503).
  */
 export class SessionManager {
   readonly names: CookieNames
   readonly cookieOptions: CookieOptions
   readonly sealer: Sealer
   readonly store: SessionStore
+  /** Records of ended sessions and seen logout tokens (see Revocations). */
+  readonly revocations: Revocations
   readonly #cfg: SessionConfig
   readonly #serialize: SerializeCookie
   readonly #purpose: string
   /**
-   * Ids of sessions ended by logout. A copy of a cookie taken before logout
-   * must not authenticate after it (ASVS 7.4.1), even with the stateless
-   * cookie store. Entries live as long as a session can.
+   * Whether reads consult the revocation list: only for the cookie store.
+   * Server-side stores delete ended sessions, so a copy of the cookie finds
+   * nothing, and the hot path skips the lookup.
    */
-  readonly #revoked: LRUCache<string, true>
+  readonly #checkRevoked: boolean
 
-  constructor (cfg: SessionConfig, secure: boolean, store: SessionStore, serialize: SerializeCookie) {
+  constructor (cfg: SessionConfig, secure: boolean, store: SessionStore, serialize: SerializeCookie, revocations: Revocations = new MemoryRevocations()) {
     this.#cfg = cfg
     this.names = cookieNames(cfg.cookieName, secure, cfg.cookieDomain)
     this.cookieOptions = Object.freeze({
@@ -52,16 +55,20 @@ export class SessionManager {
     })
     this.sealer = new Sealer(cfg.secrets)
     this.store = store
+    this.revocations = revocations
     this.#serialize = serialize
     this.#purpose = `session:${this.names.session}`
-    this.#revoked = new LRUCache({ max: 100_000, ttl: cfg.absoluteTimeout, ttlAutopurge: false })
+    this.#checkRevoked = store.endMatching === undefined
     this.#parsed = new SessionParseCache(this.sealer, this.#purpose)
   }
 
-  /** Opened cookies by hash of their sealed value: one decrypt per distinct cookie, not per request. */
+  /** Opened cookies: one decrypt per distinct cookie, not per request (see parse-cache.ts). */
   readonly #parsed: SessionParseCache
 
-  /** Reads the session from the request's Gatehouse cookies. */
+  /**
+   * Reads the session from the request's Gatehouse cookies. Throws
+   * StoreUnavailableError when the store (or the revocation list) is unreachable.
+   */
   async read (ours: Map<string, string> | undefined, now: number): Promise<ReadResult> {
     const sealed = readSessionValue(this.names, ours)
     if (sealed === undefined) return NONE
@@ -70,15 +77,23 @@ export class SessionManager {
     const loaded = this.store.load(opened.ticket)
     const session = loaded instanceof Promise ? await loaded : loaded
     if (session === null) return { session: null, outcome: 'unknown', reseal: false }
-    if (this.#revoked.has(session.id)) return { session: null, outcome: 'revoked', reseal: false }
     const state = sessionState(session, now, this.#cfg)
     if (state !== 'ok') return { session: null, outcome: state, reseal: false }
+    if (this.#checkRevoked) {
+      const r = this.revocations.revokedAt(revocationKeys(session))
+      const at = r instanceof Promise ? await r : r
+      if (at !== undefined && at >= session.iat) return { session: null, outcome: 'revoked', reseal: false }
+    }
     return { session, outcome: 'ok', reseal: opened.rotated }
   }
 
-  /** Persists the session and returns the Set-Cookie values that carry it. */
-  async write (session: Session, ours: Map<string, string> | undefined, now: number): Promise<string[]> {
-    const saved = this.store.save(session)
+  /**
+   * Persists the session and returns the Set-Cookie values that carry it.
+   * `create` only for a new login; an update never brings back a session
+   * that was ended meanwhile.
+   */
+  async write (session: Session, ours: Map<string, string> | undefined, now: number, create = false): Promise<string[]> {
+    const saved = this.store.save(session, now, create)
     const ticket = saved instanceof Promise ? await saved : saved
     const sealed = this.sealer.seal(this.#purpose, JSON.stringify(ticket))
     const maxAge = Math.max(0, Math.floor((session.iat + this.#cfg.absoluteTimeout - now) / 1000))
@@ -90,20 +105,29 @@ export class SessionManager {
     return clearCookies(presentSessionCookies(this.names, ours), this.cookieOptions, this.#serialize)
   }
 
-  /** Ends a session everywhere this process can: store and revocation list. */
-  async end (session: Session): Promise<void> {
-    this.revoke(session.id)
-    this.onEnd?.(session.id)
-    await this.store.destroy(session)
+  /** Ends a session everywhere: deleted from the store, or (cookie store) revoked so no copy of the cookie works. */
+  async end (session: Session, now: number): Promise<void> {
+    if (this.#checkRevoked) {
+      const r = this.revocations.revoke(revocationKeys(session)[0]!, now, Math.max(1, session.iat + this.#cfg.absoluteTimeout - now))
+      if (r instanceof Promise) await r
+    }
+    const d = this.store.destroy(session)
+    if (d instanceof Promise) await d
   }
 
-  /** Told the id of every session ended here (cluster workers pass it on to their siblings). */
-  onEnd: ((sessionId: string) => void) | undefined
-
-  /** Refuses a session id from now on (ended here, or in a sibling worker). */
-  revoke (sessionId: string): void {
-    this.#revoked.set(sessionId, true)
+  /**
+   * Ends every session a back-channel logout names. Server-side stores delete
+   * them and return how many; with the cookie store the sessions are revoked
+   * (their number is unknown: undefined).
+   */
+  async endMatching (match: SessionMatch, now: number): Promise<number | undefined> {
+    if (this.store.endMatching !== undefined) return this.store.endMatching(match)
+    await this.revocations.revoke(matchKey(match), now, this.#cfg.absoluteTimeout)
+    return undefined
   }
+
+  /** Store and revocation list can serve requests. */
+  ready (): boolean { return this.store.ready() && this.revocations.ready() }
 
   serialize (name: string, value: string, options: CookieOptions): string {
     return this.#serialize(name, value, options)

@@ -23,6 +23,8 @@ export interface Session {
   refreshToken?: string
   /** When the access token (or, without one, the ID token) expires. */
   expiresAt?: number
+  /** When the tokens were obtained (login, renewal or refresh). */
+  tokensAt?: number
 }
 
 export type SessionState = 'ok' | 'idle' | 'expired'

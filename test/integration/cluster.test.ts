@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { startDevProvider } from '../../src/demo/idp.js'
 import { startEchoUpstream } from '../../src/demo/upstream.js'
 import { Browser, request } from '../fixtures/browser.js'
-import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET, freePort, testClient } from '../fixtures/stack.js'
+import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET, freePort } from '../fixtures/stack.js'
 
 /** Children of `pid`, from /proc. */
 function childrenOf (pid: number): number[] {
@@ -36,7 +36,15 @@ t.test('workers: 2 — one port, both workers serve, logout reaches every worker
   const port = await freePort()
   const adminPort = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
-  const idp = await startDevProvider({ clients: [testClient(publicUrl)] })
+  const idp = await startDevProvider({
+    clients: [{
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      redirect_uris: [`${publicUrl}/.gatehouse/callback`],
+      post_logout_redirect_uris: [`${publicUrl}/`],
+      grant_types: ['authorization_code', 'refresh_token'],
+    }],
+  })
   t.teardown(async () => idp.close())
   const upstream = await startEchoUpstream()
   t.teardown(async () => upstream.close())

@@ -1,0 +1,43 @@
+import t from 'tap'
+import { isTokenExpired, needsRefresh, refreshedSession } from '../../../src/auth/refresh.js'
+import type { Session } from '../../../src/session/session.js'
+
+const base: Session = { v: 1, id: 'i', provider: 'p', iat: 0, seen: 0, sub: 'alice', claims: { sub: 'alice', groups: ['admins'], email: 'a@x' }, accessToken: 'old', refreshToken: 'rt1', idToken: 'idt1', expiresAt: 100_000 }
+
+t.test('needsRefresh and isTokenExpired follow the token expiry, refreshBefore and skew', async (t) => {
+  const cases: [number, number, number, boolean, boolean][] = [
+    // now, refreshBefore, skew, needsRefresh, expired
+    [0, 60_000, 0, false, false],
+    [39_999, 60_000, 0, false, false],
+    [40_000, 60_000, 0, true, false],
+    [30_000, 60_000, 10_000, true, false],
+    [99_999, 0, 0, false, false],
+    [100_000, 0, 0, true, true],
+    [100_000, 0, 5_000, true, false],
+    [105_000, 0, 5_000, true, true],
+  ]
+  for (const [now, before, skew, refresh, expired] of cases) {
+    t.equal(needsRefresh(base, now, before, skew), refresh, `needsRefresh now=${now} before=${before} skew=${skew}`)
+    t.equal(isTokenExpired(base, now, skew), expired, `expired now=${now} skew=${skew}`)
+  }
+  const noExpiry: Session = { ...base }
+  delete noExpiry.expiresAt
+  t.equal(needsRefresh(noExpiry, 1e12, 60_000, 0), false, 'no known expiry: never refreshed')
+})
+
+t.test('refreshedSession: new ID token claims replace the old; userinfo alone merges; neither keeps', async (t) => {
+  const r = { kind: 'refreshed' as const, accessToken: 'new', refreshToken: 'rt2', idToken: 'idt2', expiresAt: 200_000, idClaims: { sub: 'alice', iss: 'x', groups: ['staff'] } }
+  const a = refreshedSession(base, r, 50_000)
+  t.same(a.claims, { sub: 'alice', groups: ['staff'] }, 'replaced: email gone, groups changed, protocol claims dropped')
+  t.equal(a.accessToken, 'new')
+  t.equal(a.refreshToken, 'rt2')
+  t.equal(a.idToken, 'idt2')
+  t.equal(a.expiresAt, 200_000)
+  t.equal(a.seen, 50_000)
+  t.equal(a.iat, 0, 'the session keeps its creation time (absolute timeout)')
+  const b = refreshedSession(base, { kind: 'refreshed', accessToken: 'new', userinfo: { sub: 'alice', email: 'b@x' } }, 1)
+  t.same(b.claims, { sub: 'alice', groups: ['admins'], email: 'b@x' }, 'userinfo merged over the old claims')
+  t.equal(b.refreshToken, 'rt1', 'a provider that does not rotate keeps the refresh token')
+  t.equal(b.idToken, 'idt1')
+  t.same(refreshedSession(base, { kind: 'refreshed', accessToken: 'new' }, 1).claims, base.claims, 'neither: claims kept')
+})
