@@ -54,7 +54,7 @@ routes: [{ path: /, upstream: http://127.0.0.1:3 }]
 const now = Date.now()
 const before = heap()
 for (let i = 0; i < n; i++) {
-  const t = store.save(session(i, now))
+  const t = store.save(session(i, now), now, true)
   if (t instanceof Promise) await t
 }
 const after = heap()
