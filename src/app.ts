@@ -36,6 +36,8 @@ export interface AppDeps {
   now?: () => number
   /** A pino-compatible logger instance, or logger options for Fastify. */
   logger?: FastifyBaseLogger | boolean | object
+  /** Where the production logger (with its redaction) writes; tests read what would be logged. */
+  logStream?: { write (line: string): void }
   /** Overrides the store chosen by `session.store` (tests). */
   store?: SessionStore
   /** Wraps the in-process revocation records (cluster workers share theirs); not used with Redis. */
@@ -110,7 +112,9 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const bootId = randomBytes(4).toString('hex')
   let seq = 0
   const newRequestId = (): string => `${bootId}-${(++seq).toString(36)}`
-  const logger = deps.logger === undefined ? loggerOptions(config) : deps.logger
+  const logger = deps.logStream !== undefined
+    ? { ...loggerOptions(config), stream: deps.logStream }
+    : deps.logger === undefined ? loggerOptions(config) : deps.logger
   // The proxy fast path (see proxy/plugin.ts), installed once Fastify is ready.
   let fast: ReturnType<typeof fastPath> | undefined
   const app = Fastify({
