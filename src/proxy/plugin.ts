@@ -7,6 +7,7 @@ import { safeReturnTo } from '../auth/return-to.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
 import { matchRoute } from '../routing/match.js'
+import { normalisePath } from '../routing/normalise.js'
 import { splitCookieHeader } from '../session/cookies.js'
 import { needsTouch, type Session } from '../session/session.js'
 import { forward } from './forward.js'
@@ -26,11 +27,26 @@ export function requestHost (headers: FastifyRequest['headers'], trustProxy: boo
   return (colon === -1 ? h : h.slice(0, colon)).toLowerCase()
 }
 
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i
+/** Whether a path is one of Gatehouse's own endpoints (`/.gatehouse` or below). */
+function isGatewayPath (path: string): boolean {
+  return path.startsWith('/.gatehouse') && (path.length === 11 || path.charCodeAt(11) === 47)
+}
 
-/** Paths with dot segments (plain or %2e) are refused: the upstream could resolve them past the route's prefix. */
-export function hasDotSegment (path: string): boolean {
-  return (path.includes('/.') || path.includes('%2')) && DOT_SEGMENT.test(path)
+/**
+ * `path` without as many leading segments as the route prefix has (the
+ * prefix matched the decoded path, so the raw spelling's length may differ).
+ */
+export function dropSegments (path: string, prefix: string): string {
+  let n = 0
+  for (let i = 1; i < prefix.length; i++) if (prefix.charCodeAt(i) === 47) n++
+  if (prefix.charCodeAt(prefix.length - 1) !== 47) n++
+  let at = 0
+  for (let k = 0; k < n; k++) {
+    const next = path.indexOf('/', at + 1)
+    if (next === -1) return ''
+    at = next
+  }
+  return path.slice(at)
 }
 
 /**
@@ -92,14 +108,17 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
   const url = raw.url ?? '/'
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
-  if (hasDotSegment(path)) {
-    if (via === undefined) return TO_FASTIFY
-    gw.metrics.inc('gatehouse_requests_total{outcome="bad_request"}')
-    return sendErrorPage(via.reply, { status: 400, title: 'Bad request', message: 'The request path contains dot segments.', correlationId: via.request.id, code: 'GH_BAD_PATH' })
-  }
   const reqHeaders = raw.headers
   const host = requestHost(reqHeaders, gw.config.trustProxy)
-  const route = matchRoute(gw.routes, host, path)
+  // Every decision is made on the path the upstream will resolve (routing/normalise.ts).
+  const norm = normalisePath(path, (p) => matchRoute(gw.routes, host, p))
+  if (!norm.ok || (norm.changed && isGatewayPath(norm.path))) {
+    if (via === undefined) return TO_FASTIFY
+    gw.metrics.inc('gatehouse_requests_total{outcome="bad_request"}')
+    via.request.log.info({ reason: norm.ok ? 'resolves to a gateway endpoint' : norm.reason }, 'request path refused')
+    return sendErrorPage(via.reply, { status: 400, title: 'Bad request', message: `The request path cannot be accepted: ${norm.ok ? 'it resolves to a Gatehouse endpoint' : norm.reason}.`, correlationId: via.request.id, code: 'GH_BAD_PATH' })
+  }
+  const route = norm.route
   if (route === undefined) {
     if (via === undefined) return TO_FASTIFY
     gw.metrics.inc('gatehouse_requests_total{outcome="no_route"}')
@@ -133,7 +152,7 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
         if (setCookies !== undefined) reply.header('set-cookie', setCookies)
         return startLogin(gw, request, reply, gw.providers.get(session.provider) ?? route.oidc, safeReturnTo(q === -1 ? path : url), { renewing: session })
       }
-      if (isTokenExpired(session, now, clockSkew)) session = null
+      if (isTokenExpired(session, now)) session = null
     } else if (session !== null && needsRefresh(session, now, refreshBefore, clockSkew)) {
       if (via === undefined) return TO_FASTIFY
       const { request, reply } = via
@@ -142,7 +161,7 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
       if (outcome.kind === 'refreshed') {
         session = outcome.session
         dirty = true
-      } else if (outcome.kind === 'ended' || isTokenExpired(session, now, clockSkew)) {
+      } else if (outcome.kind === 'ended' || isTokenExpired(session, now)) {
         // No way to a valid token: the user signs in again (or the API client gets 401).
         if (outcome.kind === 'ended') {
           request.log.info({ sub: session.sub, reason: outcome.reason }, 'session ended by refresh failure')
@@ -180,8 +199,12 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
     }
   }
 
-  let upstreamPath = route.stripPrefix && route.path !== '/' ? url.slice(route.path.length) : url
+  // The upstream gets the dot-resolved path (still spelled as the client
+  // spelled it) when normalising changed it, else the request's own.
+  const sent = norm.changed ? norm.upstream : path
+  let upstreamPath = route.stripPrefix && route.path !== '/' ? dropSegments(sent, route.path) : sent
   if (upstreamPath === '' || upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath
+  if (q !== -1) upstreamPath += url.slice(q)
   if (route.basePath !== '') upstreamPath = route.basePath + upstreamPath
   const bearer = session === null || route.bearer === 'none'
     ? undefined
