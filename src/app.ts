@@ -134,6 +134,12 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       server.setTimeout(0)
       return server
     },
+    // A URL the router cannot decode (an invalid percent-escape) gets the
+    // same page as every other refused path.
+    frameworkErrors: (err: { code?: string }, request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+      const bad = err.code === 'FST_ERR_BAD_URL'
+      return sendErrorPage(reply, { status: 400, title: 'Bad request', message: bad ? 'The request path cannot be accepted: the path has an invalid percent-escape.' : 'The request cannot be accepted.', correlationId: request.id, code: bad ? 'GH_BAD_PATH' : 'GH_BAD_REQUEST' })
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   } as FastifyHttpOptions<Server>) as unknown as FastifyInstance
@@ -182,7 +188,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     defaultProvider,
     routes: buildRouteTable(compiled),
     metrics,
-    refresher: new Refresher(metrics, store),
+    refresher: new Refresher(metrics, config.session, store),
     log,
     now,
     consumedStates: new LRUCache({ max: 100_000, ttl: LOGIN_TTL_MS }),
@@ -191,8 +197,15 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   }
 
   // Gateway endpoints: form bodies (form_post callbacks, logout forms) only.
+  // A repeated field becomes an array, so that handlers can refuse repeats
+  // instead of silently reading one copy.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+    const fields: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>
+    for (const [name, value] of new URLSearchParams(body as string)) {
+      const had = fields[name]
+      fields[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]
+    }
+    done(null, fields)
   })
   // Set before any route or plugin is registered: encapsulated contexts (the
   // proxy plugin) take the handler in force when they are registered.

@@ -12,28 +12,46 @@ export type RefreshOutcome =
   | { readonly kind: 'unavailable', readonly error: GatewayError }
 
 /**
- * Whether the session's token must be refreshed before forwarding: it
- * expires within `refreshBefore` (clock skew included). Pure.
+ * The longest lead a refresh may take, as a share of the token's lifetime:
+ * with tokens that live less than `refreshBefore + clockSkew`, a fixed lead
+ * would refresh on every request (mod_auth_openidc and Pomerium cap it the
+ * same way).
  */
-export function needsRefresh (s: Session, now: number, refreshBefore: number, clockSkew: number): boolean {
-  return s.expiresAt !== undefined && s.expiresAt - now <= refreshBefore + clockSkew
+export const MAX_LEAD_SHARE = 0.5
+
+/**
+ * How long before its expiry the session's token is refreshed:
+ * `refreshBefore + clockSkew` (skew makes a refresh earlier, never a token
+ * usable later), at most half the token's lifetime. Pure.
+ */
+export function refreshLead (s: Session, refreshBefore: number, clockSkew: number): number {
+  const lead = refreshBefore + clockSkew
+  if (s.expiresAt === undefined) return lead
+  const lifetime = s.expiresAt - (s.tokensAt ?? s.iat)
+  return lifetime > 0 ? Math.min(lead, lifetime * MAX_LEAD_SHARE) : lead
 }
 
-/** Whether the session's token is past its expiry (with skew tolerance). */
-export function isTokenExpired (s: Session, now: number, clockSkew: number): boolean {
-  return s.expiresAt !== undefined && now >= s.expiresAt + clockSkew
+/** Whether the session's token must be refreshed before forwarding: it expires within the lead. Pure. */
+export function needsRefresh (s: Session, now: number, refreshBefore: number, clockSkew: number): boolean {
+  return s.expiresAt !== undefined && s.expiresAt - now <= refreshLead(s, refreshBefore, clockSkew)
+}
+
+/**
+ * Whether the session's token has expired: from `expiresAt` on it is never
+ * forwarded. No skew is added after expiry; skew only moves refreshes earlier.
+ */
+export function isTokenExpired (s: Session, now: number): boolean {
+  return s.expiresAt !== undefined && now >= s.expiresAt
 }
 
 /**
  * Whether a browser navigation should renew this session at the provider
- * (prompt=none): it has no refresh token and its token expires within
- * `refreshBefore`. Before actual expiry only when the tokens are older than
- * that window, so a provider issuing tokens shorter-lived than the window
- * does not send every page view through the provider. Pure.
+ * (prompt=none): it has no refresh token and its token is within the refresh
+ * lead. The lead is capped at half the token's lifetime, so renewed tokens
+ * are never renewed again on the next page view. Pure.
  */
 export function needsRenewal (s: Session, now: number, refreshBefore: number, clockSkew: number): boolean {
-  if (s.refreshToken !== undefined || !needsRefresh(s, now, refreshBefore, clockSkew)) return false
-  return isTokenExpired(s, now, clockSkew) || now - (s.tokensAt ?? s.iat) >= refreshBefore + clockSkew
+  return s.refreshToken === undefined && needsRefresh(s, now, refreshBefore, clockSkew)
 }
 
 /**
@@ -58,24 +76,35 @@ export function refreshedSession (session: Session, r: Extract<RefreshResult, { 
   }
 }
 
-/** How long a result is reused for requests still carrying the refresh token it spent. */
+/** How long a result is kept for requests still carrying the refresh token it spent (reused only while its token is fresh). */
 const RECENT_TTL_MS = 30_000
 /** After a provider failure, requests keep their current token this long before the next attempt. */
 const BACKOFF_MS = 5_000
+
+/** When a refresh is due: the session's `refreshBefore` and `clockSkew`. */
+export interface RefreshTiming {
+  readonly refreshBefore: number
+  readonly clockSkew: number
+}
 
 /**
  * Refreshes tokens, once per session at a time.
  *
  * - Single flight: concurrent requests of one session share one refresh.
- * - Recent results are kept for a short while keyed by a hash of the refresh
- *   token that was spent: a request that still carries the old cookie (the
- *   browser has not stored the new one yet) gets the same result instead of
- *   spending a refresh token the provider has already rotated.
+ * - Recent results are kept for a short while keyed by the session and the
+ *   refresh token that was spent: a request that still carries the old
+ *   cookie (the browser has not stored the new one yet) gets the same result
+ *   instead of spending a refresh token the provider has already rotated. A
+ *   kept result is reused only while its own token is fresh: a provider that
+ *   does not rotate refresh tokens (Google, most Keycloak and Okta setups)
+ *   presents the same token at every refresh, and a result from an earlier
+ *   refresh must not hand out a token that has expired since.
  * - A provider failure is remembered for a few seconds, so an outage does not
  *   turn every request into another call to a provider that is down.
  * - Across replicas (stores with withRefreshLock): the refresh runs under the
  *   store's lock on the freshest stored copy; if another replica refreshed
- *   meanwhile, its result is used and the provider is not called.
+ *   meanwhile and its token is fresh, its result is used and the provider is
+ *   not called.
  */
 export class Refresher {
   readonly #inflight = new Map<string, Promise<RefreshOutcome>>()
@@ -83,21 +112,35 @@ export class Refresher {
   readonly #failed = new LRUCache<string, RefreshOutcome>({ max: 10_000, ttl: BACKOFF_MS })
   readonly #metrics: Metrics
   readonly #store: SessionStore | undefined
+  readonly #timing: RefreshTiming
 
-  constructor (metrics: Metrics, store?: SessionStore) {
+  constructor (metrics: Metrics, timing: RefreshTiming, store?: SessionStore) {
     this.#metrics = metrics
+    this.#timing = timing
     this.#store = store
+  }
+
+  #due (s: Session, now: number): boolean {
+    return needsRefresh(s, now, this.#timing.refreshBefore, this.#timing.clockSkew)
   }
 
   refresh (session: Session, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
     const rt = session.refreshToken
     if (rt === undefined) return Promise.resolve({ kind: 'ended', reason: 'no_refresh_token' })
-    const key = sha256(rt)
-    const done = this.#recent.get(key) ?? this.#failed.get(key)
-    if (done !== undefined) return Promise.resolve(done)
+    const key = sha256(`${session.id}\n${rt}`)
+    const recent = this.#recent.get(key)
+    if (recent !== undefined) {
+      if (recent.kind !== 'refreshed' || !this.#due(recent.session, now)) return Promise.resolve(recent)
+      // The kept result is due itself. With a rotated refresh token, this one
+      // is spent: refresh the successor instead (never spend a token twice).
+      if (recent.session.refreshToken !== undefined && recent.session.refreshToken !== rt) return this.refresh(recent.session, provider, now)
+      this.#recent.delete(key)
+    }
+    const failed = this.#failed.get(key)
+    if (failed !== undefined) return Promise.resolve(failed)
     let p = this.#inflight.get(key)
     if (p === undefined) {
-      const run = this.#store?.withRefreshLock !== undefined ? this.#coordinated(session, rt, provider, now) : this.#run(session, rt, provider, now)
+      const run = this.#store?.withRefreshLock !== undefined ? this.#coordinated(session, provider, now) : this.#run(session, rt, provider, now)
       p = run.then((outcome) => {
         if (outcome.kind === 'unavailable') this.#failed.set(key, outcome)
         else this.#recent.set(key, outcome)
@@ -108,16 +151,19 @@ export class Refresher {
     return p
   }
 
-  async #coordinated (session: Session, rt: string, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
+  async #coordinated (session: Session, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
     const store = this.#store!
     try {
       return await store.withRefreshLock!(session, async (current) => {
         if (current === null) return { kind: 'ended', reason: 'session_ended' }
-        if (current.refreshToken !== rt || current.accessToken !== session.accessToken) {
+        const changed = current.refreshToken !== session.refreshToken || current.accessToken !== session.accessToken
+        if (changed && !this.#due(current, now)) {
           // Another replica refreshed while we waited for the lock.
           this.#metrics.inc('gatehouse_refreshes_total{result="shared"}')
           return { kind: 'refreshed', session: current }
         }
+        const rt = current.refreshToken
+        if (rt === undefined) return { kind: 'ended', reason: 'no_refresh_token' }
         const outcome = await this.#run(current, rt, provider, now)
         // Persist before the lock is released, so the next holder sees it.
         if (outcome.kind === 'refreshed') await store.save(outcome.session, now, false)
