@@ -58,6 +58,8 @@ export interface Logger {
 }
 
 const DISCOVERY_TIMEOUT_S = 10
+/** How long a login (or refresh) waits for a discovery attempt in flight before answering 503. */
+export const DISCOVERY_WAIT_MS = 5_000
 
 /** Maps anything openid-client or fetch throws to a GatewayError with a stable code. */
 export function classifyProviderError (err: unknown, during: string): GatewayError {
@@ -174,16 +176,31 @@ function providerRefusal (error: string, description: string | null | undefined)
 /** Provider answers to `prompt=none` that mean "the user must interact": fall back to a normal login. */
 export const INTERACTION_REQUIRED = new Set(['GH_LOGIN_PROVIDER_LOGIN_REQUIRED', 'GH_LOGIN_PROVIDER_INTERACTION_REQUIRED', 'GH_LOGIN_PROVIDER_CONSENT_REQUIRED', 'GH_LOGIN_PROVIDER_ACCOUNT_SELECTION_REQUIRED'])
 
-/** Key lookups may refetch the JWKS for an unknown kid at most this often. */
-export const JWKS_REFETCH_COOLDOWN_MS = 30_000
+/** A front-channel token's unknown `kid` triggers a refetch at most once in this window (per kid). */
+export const JWKS_KID_COOLDOWN_MS = 30_000
+/** Refetches front-channel tokens may cause: a bucket of this many, ... */
+export const JWKS_REFETCH_BURST = 5
+/** ... refilled by one every this many ms. */
+export const JWKS_REFETCH_REFILL_MS = 6_000
 /** Keys older than this are refetched before the next verification (a removed key stops verifying). */
 export const JWKS_MAX_AGE_MS = 10 * 60_000
 
 /**
- * The provider's signing keys. One cache for every ID token Gatehouse checks;
- * an unknown `kid` triggers a refetch (so key rotation at the provider just
- * works), rate-limited so that tokens naming keys that do not exist cannot
- * make Gatehouse hammer the provider.
+ * Where a token to verify came from. `trusted`: the token endpoint (TLS and
+ * client authentication say it is the provider's), so an unknown `kid` is a
+ * key rotation and always gets a refetch. `front`: the authorization
+ * response or a back-channel POST, which anyone can send, so refetches are
+ * rate-limited.
+ */
+export type KeyChannel = 'trusted' | 'front'
+
+/**
+ * The provider's signing keys. One cache for every token Gatehouse checks; an
+ * unknown `kid` triggers a refetch, so a key rotation at the provider works at
+ * any moment. Refetches are single-flight. For front-channel tokens they are
+ * also limited per `kid` (one per JWKS_KID_COOLDOWN_MS) and by a token bucket
+ * over all kids, so forged tokens naming keys that do not exist cannot make
+ * Gatehouse hammer the provider, nor stop a real rotation from being seen.
  */
 class ProviderKeys {
   readonly #uri: string
@@ -193,6 +210,10 @@ class ProviderKeys {
   #set: JWTVerifyGetKey | undefined
   #fetchedAt = 0
   #loading: Promise<void> | undefined
+  /** kid -> when it last caused a refetch (insertion-ordered; bounded below). */
+  readonly #kidTried = new Map<string, number>()
+  #tokens = JWKS_REFETCH_BURST
+  #refilledAt = 0
 
   constructor (uri: string, provider: string, now: () => number, log: Logger) {
     this.#uri = uri
@@ -221,24 +242,50 @@ class ProviderKeys {
     this.#log.debug({ provider: this.#provider }, 'provider keys loaded')
   }
 
-  readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    if (this.#set === undefined || this.#now() - this.#fetchedAt > JWKS_MAX_AGE_MS) {
+  /** Whether a front-channel token naming `kid` may cause a refetch now (and counts it). */
+  #mayRefetch (kid: string): boolean {
+    const now = this.#now()
+    // The clock may be moved by tests (or NTP): never refill by a negative span.
+    const refill = Math.floor(Math.max(0, now - this.#refilledAt) / JWKS_REFETCH_REFILL_MS)
+    if (refill > 0) {
+      this.#tokens = Math.min(JWKS_REFETCH_BURST, this.#tokens + refill)
+      this.#refilledAt = now
+    }
+    const tried = this.#kidTried.get(kid)
+    if ((tried !== undefined && now - tried < JWKS_KID_COOLDOWN_MS) || this.#tokens === 0) return false
+    this.#tokens--
+    this.#kidTried.delete(kid)
+    this.#kidTried.set(kid, now)
+    if (this.#kidTried.size > 1_000) this.#kidTried.delete(this.#kidTried.keys().next().value!)
+    return true
+  }
+
+  #lookup (channel: KeyChannel): JWTVerifyGetKey {
+    return async (header, token) => {
+      if (this.#set === undefined || this.#now() - this.#fetchedAt > JWKS_MAX_AGE_MS) {
+        try {
+          await this.load()
+        } catch (err) {
+          if (this.#set === undefined) throw err
+          this.#log.warn({ provider: this.#provider, err: (err as Error).message }, 'refreshing provider keys failed; using the cached ones')
+        }
+      }
       try {
-        await this.load()
+        return await this.#set!(header, token)
       } catch (err) {
-        if (this.#set === undefined) throw err
-        this.#log.warn({ provider: this.#provider, err: (err as Error).message }, 'refreshing provider keys failed; using the cached ones')
+        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
+        if (channel === 'front' && !this.#mayRefetch(String(header.kid ?? ''))) throw err
+        this.#log.info({ provider: this.#provider, kid: header.kid, channel }, 'unknown signing key; refetching the provider keys')
+        await this.load()
+        return this.#set!(header, token)
       }
     }
-    try {
-      return await this.#set!(header, token)
-    } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey) || this.#now() - this.#fetchedAt < JWKS_REFETCH_COOLDOWN_MS) throw err
-      this.#log.info({ provider: this.#provider, kid: header.kid }, 'unknown signing key; refetching the provider keys')
-      await this.load()
-      return this.#set!(header, token)
-    }
   }
+
+  /** Key lookup for front-channel tokens (rate-limited refetches). */
+  readonly getKey: JWTVerifyGetKey = this.#lookup('front')
+  /** Key lookup for token-endpoint tokens (an unknown kid always refetches once). */
+  readonly getKeyTrusted: JWTVerifyGetKey = this.#lookup('trusted')
 }
 
 export interface ProviderOptions {
@@ -262,6 +309,8 @@ export class OidcProvider {
   readonly #now: () => number
   readonly #clockSkew: number
   #discovering: Promise<void> | undefined
+  /** The discovery attempt in flight, if any (not set while waiting to retry). */
+  #attempt: Promise<void> | undefined
   #stopped = false
   #retryTimer: NodeJS.Timeout | undefined
 
@@ -317,12 +366,14 @@ export class OidcProvider {
     let delay = 1000
     const attempt = async (): Promise<void> => {
       try {
-        await this.#discover()
+        this.#attempt = this.#discover()
+        await this.#attempt
         this.#log.info({ provider: this.id, issuer: this.cfg.issuer }, 'provider discovery complete')
       } catch (err) {
         const e = classifyProviderError(err, 'discovery')
         this.#log.warn({ provider: this.id, issuer: this.cfg.issuer, code: e.code, err: e.message }, `provider discovery failed; retrying in ${delay / 1000}s`)
         if (this.#stopped) return
+        this.#attempt = undefined
         await new Promise<void>((resolve) => { this.#retryTimer = setTimeout(resolve, delay) })
         delay = Math.min(delay * 2, 30_000)
         if (!this.#stopped) return attempt()
@@ -364,7 +415,21 @@ export class OidcProvider {
     this.#config = config
   }
 
-  #require (): client.Configuration {
+  /**
+   * The discovered configuration. A request that arrives while a discovery
+   * attempt is in flight (the first visitors right after start) waits for it,
+   * at most DISCOVERY_WAIT_MS, instead of failing: only a discovery that has
+   * really failed (or not finished in that time) makes it unavailable.
+   */
+  async #ready (): Promise<client.Configuration> {
+    if (this.#config === undefined && this.#attempt !== undefined) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        this.#attempt.catch(() => undefined),
+        new Promise<void>((resolve) => { timer = setTimeout(resolve, DISCOVERY_WAIT_MS) }),
+      ])
+      clearTimeout(timer)
+    }
     if (this.#config === undefined) throw new ProviderUnavailableError(`identity provider ${this.id} is not available yet (discovery pending)`)
     return this.#config
   }
@@ -375,7 +440,7 @@ export class OidcProvider {
    * always goes to the bare authorize URL: a wrapping login page would show UI.
    */
   async authorizationUrl (checks: LoginChecks, opts: { prompt?: 'none' } = {}): Promise<string> {
-    const config = this.#require()
+    const config = await this.#ready()
     const params: Record<string, string> = {
       ...this.cfg.authorizationParams,
       redirect_uri: this.redirectUri,
@@ -402,8 +467,8 @@ export class OidcProvider {
       .replaceAll('{clientId}', encodeURIComponent(this.cfg.clientId))
   }
 
-  async #verify (jwt: string, expect: Omit<IdTokenExpectations, 'issuer' | 'clientId' | 'algorithms' | 'now' | 'clockSkew'>): Promise<VerifiedIdToken> {
-    return verifyIdToken(jwt, this.#keys!.getKey, {
+  async #verify (jwt: string, channel: KeyChannel, expect: Omit<IdTokenExpectations, 'issuer' | 'clientId' | 'algorithms' | 'now' | 'clockSkew'>): Promise<VerifiedIdToken> {
+    return verifyIdToken(jwt, channel === 'trusted' ? this.#keys!.getKeyTrusted : this.#keys!.getKey, {
       issuer: this.cfg.issuer,
       clientId: this.cfg.clientId,
       algorithms: this.#algorithms,
@@ -436,7 +501,7 @@ export class OidcProvider {
    * flows, where it is bound to the ID token by `at_hash`.
    */
   async completeLogin (params: URLSearchParams, channel: ResponseChannel, checks: LoginChecks, now: number): Promise<LoginResult> {
-    const config = this.#require()
+    const config = await this.#ready()
     const meta = config.serverMetadata()
     const state = params.get('state')
     if (state === null || !safeEqual(state, checks.state)) throw new LoginError('GH_LOGIN_STATE_MISMATCH', 400, 'the sign-in response names another sign-in (state)')
@@ -469,7 +534,7 @@ export class OidcProvider {
         frontAccess = { token: need('access_token'), ...(expiresIn !== null && /^\d{1,9}$/.test(expiresIn) ? { expiresIn: Number(expiresIn) } : {}) }
       }
       try {
-        front = await this.#verify(frontIdToken, {
+        front = await this.#verify(frontIdToken, 'front', {
           nonce: checks.nonce,
           ...(frontAccess !== undefined ? { accessToken: frontAccess.token, requireAtHash: true } : {}),
           ...(code !== undefined ? { code, requireCHash: true } : {}),
@@ -505,7 +570,7 @@ export class OidcProvider {
           ...(checks.codeVerifier !== undefined ? { pkceCodeVerifier: checks.codeVerifier } : {}),
         })
         if (tokens.id_token === undefined) throw new LoginError('GH_LOGIN_NO_ID_TOKEN', 400, 'the provider returned no ID token')
-        back = await this.#verify(tokens.id_token, { nonce: checks.nonce, accessToken: tokens.access_token })
+        back = await this.#verify(tokens.id_token, 'trusted', { nonce: checks.nonce, accessToken: tokens.access_token })
       } catch (err) {
         throw classifyProviderError(err, 'login')
       }
@@ -559,13 +624,17 @@ export class OidcProvider {
    * `now` (epoch ms) anchors the new expiry on the gateway's clock.
    */
   async refresh (refreshToken: string, expectedSub: string, now: number): Promise<RefreshResult> {
-    const config = this.#config
-    if (config === undefined) return { kind: 'unavailable', error: new ProviderUnavailableError(`identity provider ${this.id} is not available yet`) }
+    let config: client.Configuration
+    try {
+      config = await this.#ready()
+    } catch (err) {
+      return { kind: 'unavailable', error: err as GatewayError }
+    }
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>
     let idClaims: VerifiedIdToken['claims'] | undefined
     try {
       tokens = await client.refreshTokenGrant(config, refreshToken)
-      if (tokens.id_token !== undefined) idClaims = (await this.#verify(tokens.id_token, { sub: expectedSub, accessToken: tokens.access_token })).claims
+      if (tokens.id_token !== undefined) idClaims = (await this.#verify(tokens.id_token, 'trusted', { sub: expectedSub, accessToken: tokens.access_token })).claims
     } catch (err) {
       if (err instanceof client.ResponseBodyError && err.status < 500) {
         // Read from the OAuth `error` field. A provider asking us to come back
