@@ -8,12 +8,14 @@ import { configWarnings } from './config/validate.js'
 export async function run (config: Config): Promise<GatehouseApp> {
   const worker = cluster.isWorker
   const gh = await buildApp(config, worker ? { wrapRevocations: (local) => new ClusterRevocations(local) } : {})
+  // Discovery starts before the port opens and runs in the background with
+  // retries (/readyz reports it); a login that arrives while it is in flight
+  // waits for it rather than failing.
+  void gh.startProviders()
   await gh.app.listen({ host: config.listen.host, port: config.listen.port })
   // In a cluster the primary serves the admin endpoints for every worker.
   if (gh.admin !== undefined && !worker) await gh.admin.listen({ host: config.admin!.listen.host, port: config.admin!.listen.port })
   if (!worker || cluster.worker?.id === 1) for (const warning of configWarnings(config)) gh.app.log.warn(warning)
-  // Discovery runs in the background with retries; /readyz reports it.
-  void gh.startProviders()
   let closing = false
   const shutdown = (signal: string): void => {
     if (closing) return

@@ -7,6 +7,7 @@ import { randomToken, safeEqual, sha256 } from '../session/crypto.js'
 import { identityClaims, type Session } from '../session/session.js'
 import { loginCookieName, loginCookieOptions, openLoginState } from './login-state.js'
 import { sendLoginError, startLogin } from './login.js'
+import { formParams, repeatedParameter } from './authorization-response.js'
 import { INTERACTION_REQUIRED, type ResponseChannel } from './oidc.js'
 
 const STATE_FAILURES: Record<string, string> = {
@@ -34,8 +35,13 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   const channel: ResponseChannel = request.method === 'POST' ? 'post' : 'query'
   if (channel === 'query' && query === '' && fragmentPage) return sendFragmentPage(reply)
   const params = channel === 'post'
-    ? new URLSearchParams((request.body ?? {}) as Record<string, string>)
+    ? formParams(request.body as Record<string, string | string[]> | undefined)
     : new URLSearchParams(query)
+  const repeated = repeatedParameter(params)
+  if (repeated !== undefined) {
+    // Refused before the state is looked at: nothing is consumed, no session is made.
+    return sendLoginError(gw, request, reply, new LoginError('GH_LOGIN_REPEATED_PARAMETER', 400, `the sign-in response carries ${repeated} more than once`))
+  }
   const state = params.get('state')
   const names = gw.sessions.names
   const { ours } = splitCookieHeader(names, request.headers.cookie)
