@@ -115,7 +115,7 @@ export class Refresher {
         if (current === null) return { kind: 'ended', reason: 'session_ended' }
         if (current.refreshToken !== rt || current.accessToken !== session.accessToken) {
           // Another replica refreshed while we waited for the lock.
-          this.#metrics.inc('gatehouse_refreshes_total{result="shared"}')
+          this.#metrics.refresh('shared')
           return { kind: 'refreshed', session: current }
         }
         const outcome = await this.#run(current, rt, provider, now)
@@ -132,7 +132,7 @@ export class Refresher {
 
   async #run (session: Session, rt: string, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
     const r = await provider.refresh(rt, session.sub, now)
-    this.#metrics.inc(`gatehouse_refreshes_total{result="${r.kind}"}`)
+    this.#metrics.refresh(r.kind)
     if (r.kind !== 'refreshed') return r
     return { kind: 'refreshed', session: refreshedSession(session, r, now) }
   }
