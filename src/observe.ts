@@ -37,10 +37,13 @@ export class RequestRecord implements UpstreamTiming {
   upstreamStart = 0
   upstreamMs = -1
   readonly observer: Observer
+  /** The socket's peer, read on arrival (the socket may be gone when the response closes). */
+  readonly remote: string
 
-  constructor (observer: Observer, id: string) {
+  constructor (observer: Observer, id: string, remote: string) {
     this.observer = observer
     this.id = id
+    this.remote = remote
   }
 }
 
@@ -54,7 +57,7 @@ export function recordOf (req: IncomingMessage): RequestRecord | undefined {
  * X-Forwarded-For entry, the one the trusted proxy in front added (earlier
  * entries are whatever the client sent, so they cannot key a rate limit).
  */
-export function clientAddress (req: IncomingMessage, trustProxy: boolean): string {
+export function clientAddress (req: IncomingMessage, trustProxy: boolean, socketAddress?: string): string {
   if (trustProxy) {
     let xff = req.headers['x-forwarded-for']
     if (Array.isArray(xff)) xff = xff[xff.length - 1]
@@ -63,7 +66,8 @@ export function clientAddress (req: IncomingMessage, trustProxy: boolean): strin
       if (last !== '') return last.slice(0, 64)
     }
   }
-  return req.socket.remoteAddress ?? ''
+  // After the response closed the socket may be detached already: the caller kept its address.
+  return socketAddress ?? req.socket?.remoteAddress ?? ''
 }
 
 const ENDPOINTS: ReadonlyMap<string, EndpointLabel> = new Map([
@@ -104,7 +108,12 @@ function onClose (this: ServerResponse): void {
   const req = this.req
   const rec = recordOf(req)
   if (rec === undefined) return
-  rec.observer.finish(rec, req, this)
+  try {
+    rec.observer.finish(rec, req, this)
+  } catch (err) {
+    // Metrics and logging must never take the process down with them.
+    rec.observer.failed(err)
+  }
 }
 
 export class Observer {
@@ -115,7 +124,7 @@ export class Observer {
   /** Called first for every request on the proxy listener. */
   begin (req: IncomingMessage, res: ServerResponse): void {
     const incoming = req.headers['x-request-id']
-    const rec = new RequestRecord(this, typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : '')
+    const rec = new RequestRecord(this, typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : '', req.socket.remoteAddress ?? '')
     ;(req as unknown as Record<symbol, RequestRecord>)[RECORD] = rec
     res.once('close', onClose)
   }
@@ -124,6 +133,10 @@ export class Observer {
   id (rec: RequestRecord, make: () => string = this.#o.newId): string {
     if (rec.id === '') rec.id = make()
     return rec.id
+  }
+
+  failed (err: unknown): void {
+    this.#o.log.error({ err }, 'recording a request failed')
   }
 
   finish (rec: RequestRecord, req: IncomingMessage, res: ServerResponse): void {
@@ -151,7 +164,7 @@ export class Observer {
       decision: d === undefined ? undefined : d.slice(0, colon),
       reason: d === undefined ? undefined : d.slice(colon + 1),
       detail: rec.detail,
-      remoteAddress: clientAddress(req, this.#o.trustProxy),
+      remoteAddress: clientAddress(req, this.#o.trustProxy, rec.remote),
       aborted: aborted ? true : undefined,
     }, 'request')
   }
