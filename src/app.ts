@@ -14,11 +14,14 @@ import { Refresher } from './auth/refresh.js'
 import type { Config } from './config/types.js'
 import type { CompiledRoute, Gateway } from './context.js'
 import { Metrics } from './metrics.js'
+import { Observer, recordOf } from './observe.js'
+import { queryRedactor } from './redact.js'
+import { LoginLimiter } from './auth/rate-limit.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { compilePolicy } from './policy/evaluate.js'
 import { UpstreamPools } from './proxy/forward.js'
 import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
-import { fastPath, proxyPlugin } from './proxy/plugin.js'
+import { fastPath, proxyPlugin, requestHost } from './proxy/plugin.js'
 import { buildRouteTable } from './routing/match.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { SessionManager } from './session/manager.js'
@@ -88,18 +91,19 @@ export interface GatehouseApp {
   readonly close: () => Promise<void>
 }
 
-/** Never log a token: the URL of a callback carries `code` and `state`. */
-const SECRET_QUERY = /([?&](?:code|state|id_token|access_token|refresh_token|token|session_state|logout_token)=)[^&#]*/gi
-export function redactUrl (url: string): string {
-  return url.replace(SECRET_QUERY, '$1[redacted]')
+const defaultRedactor = queryRedactor()
+/** Never log a token: the URL of a callback carries `code` and `state` (see redact.ts for the list). */
+export function redactUrl (url: string, redact = defaultRedactor): string {
+  return redact(url)
 }
 
 function loggerOptions (config: Config): object {
+  const redact = queryRedactor(config.log.redactQueryParams)
   return {
     level: config.log.level,
     redact: { paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'], censor: '[redacted]' },
     serializers: {
-      req: (req: { method: string, url: string, ip?: string }) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
+      req: (req: { method: string, url: string, ip?: string }) => ({ method: req.method, url: redactUrl(req.url, redact), remoteAddress: req.ip }),
     },
   }
 }
@@ -112,6 +116,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const bootId = randomBytes(4).toString('hex')
   let seq = 0
   const newRequestId = (): string => `${bootId}-${(++seq).toString(36)}`
+  // Requests the fast path serves never get a Fastify id: theirs are a series of their own.
+  let fastSeq = 0
+  const newFastRequestId = (): string => `${bootId}_${(++fastSeq).toString(36)}`
+  // Metrics and the access log see every request on the proxy listener (set once the logger exists).
+  let observer: Observer | undefined
   const logger = deps.logStream !== undefined
     ? { ...loggerOptions(config), stream: deps.logStream }
     : deps.logger === undefined ? loggerOptions(config) : deps.logger
@@ -120,11 +129,15 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
-    genReqId: newRequestId,
+    genReqId: (req: IncomingMessage) => {
+      const rec = recordOf(req)
+      return rec !== undefined && observer !== undefined ? observer.id(rec, newRequestId) : newRequestId()
+    },
     trustProxy: config.trustProxy,
     serverFactory: (fastify: (req: IncomingMessage, res: ServerResponse) => void) => {
       // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
       const server = createServer({ maxHeaderSize: 96 * 1024 }, (req, res) => {
+        observer?.begin(req, res)
         if (fast !== undefined) fast(req, res, fastify)
         else fastify(req, res)
       })
@@ -154,7 +167,16 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const providers = new Map<string, OidcProvider>()
   for (const p of config.providers) providers.set(p.id, new OidcProvider(p, redirectUri, log, { now, clockSkew: config.session.clockSkew }))
   const defaultProvider = providers.get(config.providers[0]!.id)!
-  const metrics = new Metrics()
+  const metrics = new Metrics({ routes: config.routes.map((r) => r.name ?? String(r.index)) })
+  observer = new Observer({
+    metrics,
+    log,
+    access: config.log.access,
+    redact: queryRedactor(config.log.redactQueryParams),
+    trustProxy: config.trustProxy,
+    newId: newFastRequestId,
+    host: (req) => requestHost(req.headers, config.trustProxy),
+  })
   const backend = sessionBackend(config, log, deps.store)
   const store = backend.store
   const revocations = backend.revocations.kind === 'memory' && deps.wrapRevocations !== undefined ? deps.wrapRevocations(backend.revocations) : backend.revocations
@@ -178,6 +200,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       pool: pools.get(upstream.origin),
       basePath: upstream.pathname === '/' ? '' : upstream.pathname,
       oidc,
+      metrics: metrics.route(r.index),
     })
   })
 
@@ -194,6 +217,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     consumedStates: new LRUCache({ max: 100_000, ttl: LOGIN_TTL_MS }),
     redirectUri,
     newRequestId,
+    observer,
+    limiter: new LoginLimiter(config.limits.loginsPerMinute, now),
   }
 
   // Gateway endpoints: form bodies (form_post callbacks, logout forms) only.

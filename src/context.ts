@@ -2,7 +2,9 @@ import type { LRUCache } from 'lru-cache'
 import type { Pool } from 'undici'
 import type { Config, RouteConfig } from './config/types.js'
 import type { OidcProvider } from './auth/oidc.js'
-import type { Metrics } from './metrics.js'
+import type { Metrics, RouteMetrics } from './metrics.js'
+import type { Observer } from './observe.js'
+import type { LoginLimiter } from './auth/rate-limit.js'
 import type { CompiledPolicy } from './policy/evaluate.js'
 import type { HeaderPlan } from './proxy/headers.js'
 import type { RouteTable } from './routing/match.js'
@@ -18,6 +20,8 @@ export interface CompiledRoute extends RouteConfig {
   /** Upstream base path ('' or '/base'). */
   readonly basePath: string
   readonly oidc: OidcProvider
+  /** This route's series, created at start-up. */
+  readonly metrics: RouteMetrics
 }
 
 /** Everything the request path shares, built once by buildApp. */
@@ -37,4 +41,8 @@ export interface Gateway {
   readonly redirectUri: string
   /** A new correlation id, in the same series as Fastify's request ids. */
   readonly newRequestId: () => string
+  /** Per-request records: metrics and the access log. */
+  readonly observer: Observer
+  /** limits.loginsPerMinute, per client address. */
+  readonly limiter: LoginLimiter
 }

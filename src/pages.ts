@@ -37,6 +37,7 @@ export function markGatewayResponse (reply: FastifyReply, code: string): Fastify
   return reply
     .header('x-gatehouse-response', code)
     .header('cache-control', 'no-store')
+    .header('x-request-id', reply.request.id)
 }
 
 /** Sends one of Gatehouse's own HTML pages with its CSP; never cached, never leaking a Referer. */

@@ -14,6 +14,6 @@ export function buildAdmin (gw: Gateway): FastifyInstance {
     const ready = store && Object.values(providers).every(Boolean)
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', providers, store: { kind: gw.sessions.store.kind, ready: store } })
   })
-  admin.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(gw.metrics.render()))
+  admin.get('/metrics', async (_req, reply) => reply.type(gw.metrics.registry.contentType).send(await gw.metrics.render()))
   return admin
 }

@@ -57,7 +57,7 @@ async function backchannelLogout (gw: Gateway, request: FastifyRequest, reply: F
   const fresh = await gw.sessions.revocations.once(`jti\n${issuer}\n${v.claims.jti}`, LOGOUT_TOKEN_MAX_AGE_MS + 2 * gw.config.session.clockSkew)
   if (!fresh) return reject(request, reply, 'replayed', 'this logout token has already been used')
   const ended = await gw.sessions.endMatching({ provider: provider.id, ...(v.claims.sid !== undefined ? { sid: v.claims.sid } : {}), ...(v.claims.sub !== undefined ? { sub: v.claims.sub } : {}) }, now)
-  gw.metrics.inc('gatehouse_backchannel_logouts_total')
+  gw.metrics.backchannelLogout()
   request.log.info({ provider: provider.id, sub: v.claims.sub, bySid: v.claims.sid !== undefined, ended }, 'back-channel logout')
   return markGatewayResponse(reply, 'backchannel-logout').code(200).send()
 }

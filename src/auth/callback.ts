@@ -6,7 +6,8 @@ import { splitCookieHeader } from '../session/cookies.js'
 import { randomToken, safeEqual, sha256 } from '../session/crypto.js'
 import { identityClaims, type Session } from '../session/session.js'
 import { loginCookieName, loginCookieOptions, openLoginState } from './login-state.js'
-import { sendLoginError, startLogin } from './login.js'
+import { loginRateLimitedUnlessSignedIn, sendLoginError, startLogin } from './login.js'
+import { recordOf } from '../observe.js'
 import { formParams, repeatedParameter } from './authorization-response.js'
 import { INTERACTION_REQUIRED, type ResponseChannel } from './oidc.js'
 
@@ -34,6 +35,8 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   const query = q === -1 ? '' : rawUrl.slice(q + 1)
   const channel: ResponseChannel = request.method === 'POST' ? 'post' : 'query'
   if (channel === 'query' && query === '' && fragmentPage) return sendFragmentPage(reply)
+  const limited = await loginRateLimitedUnlessSignedIn(gw, request, reply, 'callback', '/')
+  if (limited !== undefined) return limited
   const params = channel === 'post'
     ? formParams(request.body as Record<string, string | string[]> | undefined)
     : new URLSearchParams(query)
@@ -119,7 +122,9 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
     // The session store is unreachable (503) or the session cannot be stored.
     return sendLoginError(gw, request, reply, err, login.rd)
   }
-  gw.metrics.inc(`gatehouse_logins_total{result="${renewed ? 'renewed' : 'ok'}"}`)
+  gw.metrics.login(renewed ? 'renewed' : 'ok')
+  const rec = recordOf(request.raw)
+  if (rec !== undefined) rec.user = session.sub
   request.log.info({ sub: session.sub, provider: provider.id, renewed }, 'login complete')
   return markGatewayResponse(reply, 'callback')
     .header('set-cookie', cookies)

@@ -9,13 +9,15 @@ import {
   LOGIN_COOKIE_PATH, loginCookieName, loginCookieOptions, loginCookiesToEvict, sealLoginState, type LoginState,
 } from './login-state.js'
 import { safeReturnTo } from './return-to.js'
+import { clientAddress, recordOf } from '../observe.js'
+import type { LimitKind } from './rate-limit.js'
 
 /** A gateway-made error page for a failed login step, with a "try again" link. */
 export function sendLoginError (gw: Gateway, request: FastifyRequest, reply: FastifyReply, err: unknown, rd = '/'): FastifyReply {
   const e = err instanceof GatewayError ? err : classifyProviderError(err, 'login')
   // The reason goes to the log; the page says only what the user can act on.
   request.log.warn({ code: e.code, status: e.status, err: e.message }, 'login failed')
-  gw.metrics.inc(`gatehouse_logins_total{result="failed"}`)
+  gw.metrics.login('failed')
   return sendErrorPage(reply, {
     status: e.status,
     title: e.status === 403 ? 'Access was not granted' : e.status >= 500 ? 'Sign-in is unavailable' : 'Sign-in failed',
@@ -24,6 +26,51 @@ export function sendLoginError (gw: Gateway, request: FastifyRequest, reply: Fas
     retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}`,
     code: e.code,
   })
+}
+
+/** 429 for a login step over `limits.loginsPerMinute`, with Retry-After. */
+function sendRateLimited (gw: Gateway, request: FastifyRequest, reply: FastifyReply, retryAfter: number, rd: string): FastifyReply {
+  gw.metrics.login('rate_limited')
+  request.log.info({ remoteAddress: clientAddress(request.raw, gw.config.trustProxy), retryAfter }, 'login rate limit reached')
+  return sendErrorPage(reply.header('retry-after', String(retryAfter)), {
+    status: 429,
+    title: 'Too many sign-in attempts',
+    message: `Too many sign-ins were started from your network address. Please wait ${retryAfter} second${retryAfter === 1 ? '' : 's'} and try again.`,
+    correlationId: request.id,
+    retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}`,
+    code: 'GH_RATE_LIMITED',
+  })
+}
+
+/**
+ * `limits.loginsPerMinute` for a browser known to have no session: takes a
+ * token for its address, and answers 429 when there is none (undefined: go on).
+ */
+export function loginRateLimited (gw: Gateway, request: FastifyRequest, reply: FastifyReply, kind: LimitKind, rd: string): FastifyReply | undefined {
+  if (gw.limiter.perMinute <= 0) return undefined
+  const wait = gw.limiter.take(kind, clientAddress(request.raw, gw.config.trustProxy))
+  return wait === 0 ? undefined : sendRateLimited(gw, request, reply, wait, rd)
+}
+
+/**
+ * The same for the login and callback endpoints, which a signed-in browser
+ * may call too: signed-in traffic is never limited (nor counted).
+ */
+export async function loginRateLimitedUnlessSignedIn (gw: Gateway, request: FastifyRequest, reply: FastifyReply, kind: LimitKind, rd: string): Promise<FastifyReply | undefined> {
+  if (gw.limiter.perMinute <= 0) return undefined
+  try {
+    const { ours } = splitCookieHeader(gw.sessions.names, request.headers.cookie)
+    if (ours !== undefined && (await gw.sessions.read(ours, gw.now())).session !== null) return undefined
+  } catch {
+    // The store is unreachable: judge the request as anonymous.
+  }
+  const limited = loginRateLimited(gw, request, reply, kind, rd)
+  if (limited !== undefined) {
+    gw.metrics.decision('deny:rate_limited')
+    const rec = recordOf(request.raw)
+    if (rec !== undefined) rec.decision = 'deny:rate_limited'
+  }
+  return limited
 }
 
 /**
@@ -77,6 +124,8 @@ export function registerLogin (gw: Gateway, app: import('fastify').FastifyInstan
     if (provider === undefined) {
       return sendErrorPage(reply, { status: 400, title: 'Unknown identity provider', message: 'The sign-in link names an identity provider this gateway does not know.', correlationId: request.id, code: 'GH_UNKNOWN_PROVIDER', retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}` })
     }
+    const limited = await loginRateLimitedUnlessSignedIn(gw, request, reply, 'start', rd)
+    if (limited !== undefined) return limited
     return startLogin(gw, request, reply, provider, rd)
   })
 }

@@ -159,7 +159,7 @@ export class Refresher {
         const changed = current.refreshToken !== session.refreshToken || current.accessToken !== session.accessToken
         if (changed && !this.#due(current, now)) {
           // Another replica refreshed while we waited for the lock.
-          this.#metrics.inc('gatehouse_refreshes_total{result="shared"}')
+          this.#metrics.refresh('shared')
           return { kind: 'refreshed', session: current }
         }
         const rt = current.refreshToken
@@ -178,7 +178,7 @@ export class Refresher {
 
   async #run (session: Session, rt: string, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
     const r = await provider.refresh(rt, session.sub, now)
-    this.#metrics.inc(`gatehouse_refreshes_total{result="${r.kind}"}`)
+    this.#metrics.refresh(r.kind)
     if (r.kind !== 'refreshed') return r
     return { kind: 'refreshed', session: refreshedSession(session, r, now) }
   }

@@ -73,6 +73,8 @@ export interface AllowConfig {
 export interface RouteConfig {
   /** Position in the file, for error messages and tie-breaking. */
   readonly index: number
+  /** Optional label for metrics and logs (the index when absent). */
+  readonly name?: string
   /** Normalised path prefix: starts with '/', no trailing '/' except the root. */
   readonly path: string
   /** Lower-cased host, `*.example.com` wildcard, or undefined for any host. */
@@ -104,7 +106,16 @@ export interface Config {
   readonly secure: boolean
   readonly trustProxy: boolean
   readonly admin?: { readonly listen: ListenAddress }
-  readonly log: { readonly level: string, readonly requests: boolean }
+  readonly log: {
+    readonly level: string
+    readonly requests: boolean
+    /** One access-log line per request (on by default). */
+    readonly access: boolean
+    /** Query parameters redacted in log lines, on top of the built-in list. */
+    readonly redactQueryParams: readonly string[]
+  }
+  /** Per client address; 0 = no limit. */
+  readonly limits: { readonly loginsPerMinute: number }
   /**
    * Where an unauthenticated browser is sent: `provider` (straight to the
    * provider's login, one redirect) or `gateway` (to /.gatehouse/login?rd=...).

@@ -346,7 +346,10 @@ function validateAllow (c: Checker, raw: unknown, path: string): AllowConfig | u
 function validateRoute (c: Checker, raw: unknown, index: number, providerIds: string[]): RouteConfig | undefined {
   const path = `routes[${index}]`
   if (!isObj(raw)) { c.add(path, `expected a map, got ${describe(raw)}`); return undefined }
-  known(c, raw, path, ['path', 'host', 'upstream', 'provider', 'auth', 'unauthenticated', 'allow', 'bearer', 'headers', 'stripPrefix'])
+  known(c, raw, path, ['name', 'path', 'host', 'upstream', 'provider', 'auth', 'unauthenticated', 'allow', 'bearer', 'headers', 'stripPrefix'])
+  // A metrics label: starts with a letter, so it never reads as another route's index.
+  const name = str(c, raw, 'name', `${path}.name`)
+  if (name !== undefined && !/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(name)) c.add(`${path}.name`, `use a letter, then up to 63 letters, digits, ".", "_" or "-", got ${JSON.stringify(name)}`)
   const prefix = str(c, raw, 'path', `${path}.path`, { def: '/' })!
   if (!prefix.startsWith('/')) c.add(`${path}.path`, `must start with "/", got ${JSON.stringify(prefix)}`)
   else if (/[?#\s]/.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) c.add(`${path}.path`, `must be a plain path prefix (no query, fragment, spaces or dot segments), got ${JSON.stringify(prefix)}`)
@@ -382,6 +385,7 @@ function validateRoute (c: Checker, raw: unknown, index: number, providerIds: st
   const allow = validateAllow(c, raw.allow, `${path}.allow`)
   return {
     index,
+    ...(name !== undefined ? { name } : {}),
     path: normalisePrefix(prefix),
     ...(host !== undefined ? { host } : {}),
     upstream: upstreamNorm,
@@ -410,7 +414,7 @@ function deepFreeze<T> (o: T): T {
 export function validateConfig (raw: unknown): { config?: Config, problems: string[] } {
   const c = new Checker()
   if (!isObj(raw)) return { problems: [`(top level): expected a map of settings, got ${describe(raw)}`] }
-  known(c, raw, '', ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes'])
+  known(c, raw, '', ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'limits', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes'])
   const listenAddr = listen(c, raw, 'listen', 'listen', '0.0.0.0:8080')
   const publicUrlText = str(c, raw, 'publicUrl', 'publicUrl', { required: true })
   const publicUrl = httpUrl(c, publicUrlText, 'publicUrl')
@@ -428,12 +432,24 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
   }
   let logLevel = 'info'
   let logRequests = false
+  let logAccess = true
+  let redactQueryParams: string[] = []
   if (raw.log !== undefined && raw.log !== null) {
     if (!isObj(raw.log)) c.add('log', `expected a map, got ${describe(raw.log)}`)
     else {
-      known(c, raw.log, 'log', ['level', 'requests'])
+      known(c, raw.log, 'log', ['level', 'requests', 'access', 'redactQueryParams'])
       logLevel = oneOf(c, raw.log, 'level', 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info')
       logRequests = bool(c, raw.log, 'requests', 'log.requests', false)
+      logAccess = bool(c, raw.log, 'access', 'log.access', true)
+      redactQueryParams = stringList(c, raw.log.redactQueryParams, 'log.redactQueryParams') ?? []
+    }
+  }
+  let loginsPerMinute = 0
+  if (raw.limits !== undefined && raw.limits !== null) {
+    if (!isObj(raw.limits)) c.add('limits', `expected a map, got ${describe(raw.limits)}`)
+    else {
+      known(c, raw.limits, 'limits', ['loginsPerMinute'])
+      loginsPerMinute = int(c, raw.limits, 'loginsPerMinute', 'limits.loginsPerMinute', 0, 0, 1_000_000)
     }
   }
   let upstreamOpts = { connections: 64, connectTimeout: 5_000, timeout: 60_000 }
@@ -473,6 +489,13 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
   else if (!Array.isArray(raw.routes)) c.add('routes', `expected a list, got ${describe(raw.routes)}`)
   else if (raw.routes.length === 0) c.add('routes', 'must list at least one route')
   else raw.routes.forEach((r, i) => { const v = validateRoute(c, r, i, providerIds); if (v !== undefined) routes.push(v) })
+  const named = new Map<string, number>()
+  for (const r of routes) {
+    if (r.name === undefined) continue
+    const first = named.get(r.name)
+    if (first !== undefined) c.add(`routes[${r.index}].name`, `duplicate name ${JSON.stringify(r.name)} (routes[${first}] has it)`)
+    else named.set(r.name, r.index)
+  }
   for (const r of routes) {
     const p = providers.find((q) => q.id === r.provider)
     // An implicit login with response_type=id_token yields no access token: a
@@ -492,7 +515,8 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
     secure: publicUrl.protocol === 'https:',
     trustProxy: bool(c, raw, 'trustProxy', 'trustProxy', false),
     ...(admin !== undefined ? { admin } : {}),
-    log: { level: logLevel, requests: logRequests },
+    log: { level: logLevel, requests: logRequests, access: logAccess, redactQueryParams },
+    limits: { loginsPerMinute },
     loginRedirect: oneOf(c, raw, 'loginRedirect', 'loginRedirect', ['provider', 'gateway'] as const, 'provider'),
     upstream: upstreamOpts,
     workers,

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import { Pool, type Dispatcher } from 'undici'
 import type { UpstreamOptions } from '../config/types.js'
+import type { UpstreamTiming } from '../observe.js'
 
 /**
  * Plain-HTTP forwarding with undici's dispatch API: the request body is
@@ -62,6 +64,10 @@ export interface ForwardRequest {
   readonly setCookies: readonly string[] | undefined
   /** Called when the upstream fails before any response byte was sent. */
   readonly onError: (failure: UpstreamFailure, err: unknown) => void
+  /** Filled in with the time from dispatch to the upstream's response headers. */
+  readonly timing?: UpstreamTiming | undefined
+  /** Returned to the client as X-Request-Id (replacing one the upstream sent). */
+  readonly requestId?: string | undefined
   /** Called once the response has been handed over completely (or failed after headers). */
   readonly onDone?: (statusCode: number, err?: unknown) => void
 }
@@ -101,12 +107,16 @@ class ForwardHandler {
     if (statusCode < 200) return true // 1xx: Node answers 100-continue itself
     this.#status = statusCode
     this.#resume = resume
+    const f = this.#f
+    if (f.timing !== undefined) f.timing.upstreamMs = performance.now() - f.timing.upstreamStart
     const out: string[] = []
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1')
-      if (RESPONSE_HOP_BY_HOP.has(name.toLowerCase())) continue
+      const lower = name.toLowerCase()
+      if (RESPONSE_HOP_BY_HOP.has(lower) || (f.requestId !== undefined && lower === 'x-request-id')) continue
       out.push(name, rawHeaders[i + 1]!.toString('latin1'))
     }
+    if (f.requestId !== undefined) out.push('x-request-id', f.requestId)
     if (this.#f.setCookies !== undefined) for (const c of this.#f.setCookies) out.push('set-cookie', c)
     this.#res.writeHead(statusCode, out)
     return true
@@ -140,6 +150,7 @@ class ForwardHandler {
 /** Forwards `req` upstream and streams the answer into `res`. Never throws. */
 export function forward (req: IncomingMessage, res: ServerResponse, f: ForwardRequest): void {
   const handler = new ForwardHandler(res, f)
+  if (f.timing !== undefined) f.timing.upstreamStart = performance.now()
   try {
     f.pool.dispatch({
       method: f.method as 'GET',

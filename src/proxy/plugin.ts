@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { CompiledRoute, Gateway } from '../context.js'
+import type { Decision } from '../metrics.js'
 import { startLogin } from '../auth/login.js'
 import { isTokenExpired, needsRefresh, needsRenewal } from '../auth/refresh.js'
 import { safeReturnTo } from '../auth/return-to.js'
@@ -11,6 +12,8 @@ import { normalisePath } from '../routing/normalise.js'
 import { splitCookieHeader } from '../session/cookies.js'
 import { needsTouch, type Session } from '../session/session.js'
 import { forward } from './forward.js'
+import { recordOf, type RequestRecord } from '../observe.js'
+import { loginRateLimited } from '../auth/login.js'
 import { buildUpstreamHeaders, identityHeaders } from './headers.js'
 
 /** Host the client asked for: lower-case, without port. */
@@ -66,21 +69,39 @@ export function wantsLoginRedirect (request: FastifyRequest, mode: CompiledRoute
   return typeof accept === 'string' && accept.includes('text/html')
 }
 
-function sendUnauthenticated (gw: Gateway, request: FastifyRequest, reply: FastifyReply, route: CompiledRoute, pathAndQuery: string, setCookies: string[] | undefined): FastifyReply | Promise<FastifyReply> {
+function sendUnauthenticated (gw: Gateway, request: FastifyRequest, reply: FastifyReply, route: CompiledRoute, pathAndQuery: string, setCookies: string[] | undefined, rec: RequestRecord | undefined): FastifyReply | Promise<FastifyReply> {
   if (setCookies !== undefined) reply.header('set-cookie', setCookies)
   if (wantsLoginRedirect(request, route.unauthenticated)) {
-    gw.metrics.inc('gatehouse_requests_total{outcome="login_redirect"}')
     const rd = safeReturnTo(pathAndQuery)
     if (gw.config.loginRedirect === 'gateway') {
+      // Counted (and limited) at /.gatehouse/login, where this redirect leads.
+      note(gw, rec, 'login:redirect')
+      gw.metrics.outcome('login_redirect')
       return markGatewayResponse(reply, 'login-redirect').redirect(`/.gatehouse/login?rd=${encodeURIComponent(rd)}`, 302)
     }
+    // This browser has no session (this path runs only then): a login it starts counts against its address.
+    const limited = loginRateLimited(gw, request, reply, 'start', rd)
+    if (limited !== undefined) {
+      note(gw, rec, 'deny:rate_limited')
+      gw.metrics.outcome('rate_limited')
+      return limited
+    }
+    note(gw, rec, 'login:redirect')
+    gw.metrics.outcome('login_redirect')
     return startLogin(gw, request, reply, route.oidc, rd)
   }
-  gw.metrics.inc('gatehouse_requests_total{outcome="unauthenticated"}')
+  note(gw, rec, 'deny:unauthenticated')
+  gw.metrics.outcome('unauthenticated')
   return markGatewayResponse(reply, 'unauthenticated')
     .code(401)
     .header('www-authenticate', 'Bearer realm="gatehouse"')
     .send({ error: 'unauthenticated', message: 'sign in required', login: '/.gatehouse/login' })
+}
+
+/** Counts an auth decision and keeps it for the access log. */
+function note (gw: Gateway, rec: RequestRecord | undefined, d: Decision): void {
+  gw.metrics.decision(d)
+  if (rec !== undefined) rec.decision = d
 }
 
 /** What the request path needs from Fastify for anything but forwarding. */
@@ -114,15 +135,21 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
   const norm = normalisePath(path, (p) => matchRoute(gw.routes, host, p))
   if (!norm.ok || (norm.changed && isGatewayPath(norm.path))) {
     if (via === undefined) return TO_FASTIFY
-    gw.metrics.inc('gatehouse_requests_total{outcome="bad_request"}')
+    gw.metrics.outcome('bad_request')
     via.request.log.info({ reason: norm.ok ? 'resolves to a gateway endpoint' : norm.reason }, 'request path refused')
     return sendErrorPage(via.reply, { status: 400, title: 'Bad request', message: `The request path cannot be accepted: ${norm.ok ? 'it resolves to a Gatehouse endpoint' : norm.reason}.`, correlationId: via.request.id, code: 'GH_BAD_PATH' })
   }
   const route = norm.route
   if (route === undefined) {
     if (via === undefined) return TO_FASTIFY
-    gw.metrics.inc('gatehouse_requests_total{outcome="no_route"}')
+    gw.metrics.outcome('no_route')
     return sendErrorPage(via.reply, { status: 404, title: 'Not found', message: 'No route is configured for this address.', correlationId: via.request.id, code: 'GH_NO_ROUTE' })
+  }
+  // Set again when Fastify runs a request the fast path stepped aside for: same values.
+  const rec = recordOf(raw)
+  if (rec !== undefined) {
+    rec.route = route.metrics
+    rec.host = host
   }
   const names = gw.sessions.names
   const split = splitCookieHeader(names, reqHeaders.cookie)
@@ -148,7 +175,8 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
       // valid, then gets 401 (or goes on anonymously): the session cookie is
       // kept, so the next navigation can still renew it.
       if (needsRenewal(session, now, refreshBefore, clockSkew) && wantsLoginRedirect(request, route.unauthenticated)) {
-        gw.metrics.inc('gatehouse_requests_total{outcome="renew_redirect"}')
+        note(gw, rec, 'login:renew')
+        gw.metrics.outcome('renew_redirect')
         if (setCookies !== undefined) reply.header('set-cookie', setCookies)
         return startLogin(gw, request, reply, gw.providers.get(session.provider) ?? route.oidc, safeReturnTo(q === -1 ? path : url), { renewing: session })
       }
@@ -168,7 +196,8 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
           await gw.sessions.end(session, now)
         } else if (outcome.kind === 'unavailable') {
           request.log.warn({ code: outcome.error.code }, 'token refresh failed; provider unavailable')
-          gw.metrics.inc('gatehouse_requests_total{outcome="provider_unavailable"}')
+          note(gw, rec, 'error:provider_unavailable')
+          gw.metrics.outcome('provider_unavailable')
           return sendErrorPage(reply.header('retry-after', '5'), { status: 503, title: 'Sign-in service unavailable', message: 'Your session needs renewing and the identity provider cannot be reached. Please retry shortly.', correlationId: request.id, code: outcome.error.code })
         }
         session = null
@@ -179,14 +208,17 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
     if (session === null) {
       if (route.auth === 'required') {
         if (via === undefined) return TO_FASTIFY
-        return sendUnauthenticated(gw, via.request, via.reply, route, q === -1 ? path : url, setCookies)
+        return sendUnauthenticated(gw, via.request, via.reply, route, q === -1 ? path : url, setCookies, rec)
       }
     } else {
+      if (rec !== undefined) rec.user = session.sub
       const decision = evaluatePolicy(route.policy, session.claims)
       if (!decision.allow) {
         if (via === undefined) return TO_FASTIFY
         via.request.log.info({ sub: session.sub, reason: decision.reason, route: route.index }, 'access denied by policy')
-        gw.metrics.inc('gatehouse_requests_total{outcome="forbidden"}')
+        note(gw, rec, 'deny:policy')
+        if (rec !== undefined) rec.detail = decision.reason
+        gw.metrics.outcome('forbidden')
         if (dirty) via.reply.header('set-cookie', await gw.sessions.write(session, split.ours, now))
         return sendErrorPage(via.reply, { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.', correlationId: via.request.id, code: 'GH_FORBIDDEN' })
       }
@@ -218,6 +250,9 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
     bearer,
     identity: session === null ? [] : identityHeaders(route.plan, session.claims),
   })
+  // The same id upstream, in the access log and back to the client.
+  const requestId = rec !== undefined ? gw.observer.id(rec) : via?.request.id
+  if (requestId !== undefined) headers['x-request-id'] = requestId
   via?.reply.hijack()
   forward(raw, res, {
     pool: route.pool,
@@ -225,19 +260,22 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
     path: upstreamPath,
     headers,
     setCookies,
+    timing: rec,
+    requestId,
     onError: (failure, err) => {
-      gw.metrics.inc(`gatehouse_upstream_errors_total{kind="${failure}"}`)
+      gw.metrics.upstreamError(failure)
       if (failure === 'aborted' || res.destroyed) { res.destroy(); return }
-      const id = via?.request.id ?? gw.newRequestId()
+      const id = requestId ?? gw.newRequestId()
       ;(via?.request.log ?? gw.log).warn({ reqId: id, upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
       const status = failure === 'timeout' ? 504 : 502
       const body = status === 504 ? 'The application did not answer in time.' : 'The application is not reachable right now.'
       const page = `<!doctype html><title>${status}</title><p>${body}</p><p>correlation id <code>${id}</code></p>`
-      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-gatehouse-response': failure, 'content-length': Buffer.byteLength(page), ...(setCookies !== undefined ? { 'set-cookie': setCookies } : {}) })
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-gatehouse-response': failure, 'x-request-id': id, 'content-length': Buffer.byteLength(page), ...(setCookies !== undefined ? { 'set-cookie': setCookies } : {}) })
       res.end(page)
     },
   })
-  gw.metrics.inc(session === null ? 'gatehouse_requests_total{outcome="proxied_anonymous"}' : 'gatehouse_requests_total{outcome="proxied"}')
+  gw.metrics.outcome(session === null ? 'proxied_anonymous' : 'proxied')
+  note(gw, rec, session !== null ? 'allow:session' : route.auth === 'public' ? 'allow:public' : 'allow:anonymous')
   return undefined
 }
 

@@ -12,11 +12,18 @@ t.test('no token, code, state or cookie value ever reaches a log line', async (t
   const q = new URL(callback).searchParams
   const seen = s.upstream.received.at(-1)!
   const cookies = (await b.jar.getCookies(`${s.url}/`)).map((c) => c.value)
-  const secrets = [q.get('code')!, q.get('state')!, String(seen.headers.authorization).slice(7), ...cookies]
+  // Secrets an application's own clients put in query strings.
+  const apiKey = `api-key-value-${Math.random().toString(36).slice(2)}`
+  const password = `password-value-${Math.random().toString(36).slice(2)}`
+  t.equal((await b.fetch(`${s.url}/report?api_key=${apiKey}&password=${password}&page=2`)).status, 200)
+  const secrets = [q.get('code')!, q.get('state')!, String(seen.headers.authorization).slice(7), ...cookies, apiKey, password]
   await b.fetch(`${s.url}/.gatehouse/logout`)
   t.ok(secrets.every((v) => v.length >= 20), 'secrets collected')
   const log = lines.join('')
   t.match(log, /"url":"\/\.gatehouse\/callback\?code=\[redacted\]&state=\[redacted\]/, 'the callback request is logged, redacted')
   t.match(log, /login complete/)
+  const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request')
+  t.ok(access.length >= 4, `access-log lines written (${access.length})`)
+  t.ok(access.some((l) => l.url === '/report?api_key=[redacted]&password=[redacted]&page=2' && l.status === 200 && typeof l.user === 'string'), 'the request with secrets in its query is logged, redacted')
   for (const v of secrets) t.notOk(log.includes(v), `not in the log: ${v.slice(0, 6)}…`)
 })

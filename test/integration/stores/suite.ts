@@ -226,7 +226,7 @@ export function storeSuite (kind: StoreKind): void {
     s.clock.advance(1000)
     // RP-independent logout at the provider: its end-session page, confirmed.
     await b.navigate(`${s.idp.issuer}/session/end`)
-    t.equal(s.gh.gateway.metrics.get('gatehouse_backchannel_logouts_total'), 1, 'the provider sent a logout token and it was accepted')
+    t.equal(await s.gh.gateway.metrics.get('gatehouse_backchannel_logouts_total'), 1, 'the provider sent a logout token and it was accepted')
     t.equal((await api(`${s.url}/x`, cookie)).status, 401, 'the gateway session has ended')
   })
 
