@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { serve } from './cli-run.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/types.js'
-import { configWarnings } from './config/validate.js'
+import { configWarnings } from './config/warnings.js'
 import { ConfigError } from './errors.js'
 
 const USAGE = `Usage:

@@ -5,7 +5,7 @@ import {
 } from 'jose'
 import * as client from 'openid-client'
 import type { ProviderConfig } from '../config/types.js'
-import { isLoopbackHost } from '../config/validate.js'
+import { isLoopbackHost } from '../net/loopback.js'
 import { randomAlphanumeric, safeEqual } from '../session/crypto.js'
 import { LoginError, ProviderUnavailableError, GatewayError } from '../errors.js'
 import type { Claims } from '../policy/evaluate.js'
