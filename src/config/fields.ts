@@ -299,9 +299,12 @@ function sectionSchema (fields: Fields, o: Doc & { schema?: JsonSchema }): JsonS
       exclusive.push({ not: { required: [k, `${k}File`] } })
     }
   }
-  const required = Object.entries(fields).filter(([, f]) => f.required === true).map(([k]) => k)
+  const required = Object.entries(fields).filter(([, f]) => f.required === true && f.secret === undefined).map(([k]) => k)
+  // A required secret is there when given either way.
+  const eitherWay = Object.entries(fields).filter(([, f]) => f.required === true && f.secret !== undefined)
+    .map(([k]) => ({ anyOf: [{ required: [k] }, { required: [`${k}File`] }] }))
   const extra = o.schema ?? {}
-  const allOf = [...exclusive, ...((extra.allOf as JsonSchema[] | undefined) ?? [])]
+  const allOf = [...exclusive, ...eitherWay, ...((extra.allOf as JsonSchema[] | undefined) ?? [])]
   return {
     description: o.description,
     type: 'object',

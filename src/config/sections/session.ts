@@ -46,7 +46,8 @@ export const session = section({
 }, {
   description: 'the encrypted session',
   required: 'is required (at least session.secret)',
-  schema: { anyOf: [{ required: ['secret'] }, { required: ['secretFile'] }, { required: ['secrets'] }, { required: ['secretsFile'] }] },
+  // Exactly one of the four ways to give the secrets.
+  schema: { oneOf: [{ required: ['secret'] }, { required: ['secretFile'] }, { required: ['secrets'] }, { required: ['secretsFile'] }] },
   build (v, c, { present, raw, path }): SessionConfig {
     const bothGiven = ('secret' in raw || 'secretFile' in raw) && ('secrets' in raw || 'secretsFile' in raw)
     if (bothGiven) c.add(`${path}.secrets`, 'give either secret or secrets, not both')
