@@ -2,7 +2,7 @@ import cluster from 'node:cluster'
 import { buildApp, type GatehouseApp } from './app.js'
 import { ClusterRevocations, joinCluster, runPrimary } from './cluster.js'
 import type { Config } from './config/types.js'
-import { configWarnings } from './config/validate.js'
+import { configWarnings } from './config/warnings.js'
 
 /** Runs the gateway until SIGTERM/SIGINT, then drains in-flight requests and exits. */
 export async function run (config: Config): Promise<GatehouseApp> {

@@ -1,5 +1,5 @@
 import type { Config, ResponseMode } from '../config/types.js'
-import { isLoopbackHost } from '../config/validate.js'
+import { isLoopbackHost } from '../net/loopback.js'
 import type { CookieNames, CookieOptions } from '../session/cookies.js'
 import { safeEqual, sha256, type Sealer } from '../session/crypto.js'
 

@@ -5,7 +5,7 @@ import {
 } from 'jose'
 import * as client from 'openid-client'
 import type { ProviderConfig } from '../config/types.js'
-import { isLoopbackHost } from '../config/validate.js'
+import { isLoopbackHost } from '../net/loopback.js'
 import { randomAlphanumeric, safeEqual } from '../session/crypto.js'
 import { LoginError, ProviderUnavailableError, GatewayError } from '../errors.js'
 import type { Claims } from '../policy/evaluate.js'
@@ -108,6 +108,45 @@ export function classifyProviderError (err: unknown, during: string): GatewayErr
     return new ProviderUnavailableError(`cannot reach the identity provider during ${during}: ${describeNetworkError(err)}`, { cause: err })
   }
   return new GatewayError('GH_PROVIDER_ERROR', 502, `unexpected failure during ${during}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+/** Where openid-client looks for the discovery document: the issuer's path + /.well-known/openid-configuration. */
+function discoveryUrl (issuer: string): string {
+  const u = new URL(issuer)
+  u.pathname = `${u.pathname.replace(/\/$/, '')}/.well-known/openid-configuration`
+  return u.href
+}
+
+/** The discovered issuer is not the configured one: a provider configuration problem, named with both values. */
+function issuerMismatch (configured: string, found: unknown): GatewayError {
+  const f = typeof found === 'string' ? found : String(found)
+  const hint = f.replace(/\/$/, '') === configured.replace(/\/$/, '')
+    ? `they differ only by a trailing slash: configure issuer: ${f}`
+    : 'check the issuer URL: it must be exactly the value the provider publishes'
+  return new GatewayError('GH_PROVIDER_ISSUER_MISMATCH', 502, `discovery at ${discoveryUrl(configured)} names issuer ${JSON.stringify(f)}, not the configured ${JSON.stringify(configured)} (${hint})`)
+}
+
+/**
+ * A failed discovery, described for the operator: the URL fetched, and what
+ * came back (HTTP status and content type of a page that is not the discovery
+ * document, the issuer it names). Network failures keep their own mapping.
+ */
+function discoveryError (err: unknown, configured: string): GatewayError {
+  if (err instanceof client.ClientError) {
+    const cause = err.cause as { attribute?: unknown, body?: { issuer?: unknown } } | Response | undefined
+    if (err.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && !(cause instanceof Response) && cause?.attribute === 'issuer') {
+      return issuerMismatch(configured, cause.body?.issuer)
+    }
+    if ((err.code === 'OAUTH_RESPONSE_IS_NOT_JSON' || err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') && cause instanceof Response) {
+      const type = cause.headers.get('content-type') ?? 'none'
+      const what = cause.ok ? 'is not a discovery document (expected JSON)' : 'failed'
+      return new GatewayError('GH_PROVIDER_DISCOVERY_FAILED', 502, `discovery at ${cause.url || discoveryUrl(configured)} ${what}: HTTP ${cause.status}, content-type ${type}; check the issuer URL`, { cause: err })
+    }
+  }
+  const e = classifyProviderError(err, 'discovery')
+  if (e.code !== 'GH_LOGIN_INVALID_RESPONSE') return e
+  // A malformed document is the provider's problem, never a login failure.
+  return new GatewayError('GH_PROVIDER_DISCOVERY_FAILED', 502, `discovery at ${discoveryUrl(configured)}: ${(err as Error).message}`, { cause: err })
 }
 
 /** An OAuth error name or claim name as part of a code; the value comes from the network, so only a safe shape is kept. */
@@ -395,15 +434,18 @@ export class OidcProvider {
     const execute: ((c: client.Configuration) => void)[] = []
     if (issuer.protocol === 'http:' && (isLoopbackHost(issuer.hostname) || this.cfg.allowInsecureHttp)) execute.push(client.allowInsecureRequests)
     const metadata: Partial<client.ClientMetadata> = { redirect_uris: [this.redirectUri] }
-    const config = await client.discovery(issuer, this.cfg.clientId, metadata, await clientAuth(this.cfg), { execute, timeout: DISCOVERY_TIMEOUT_S })
+    const auth = await clientAuth(this.cfg)
+    let config: client.Configuration
+    try {
+      config = await client.discovery(issuer, this.cfg.clientId, metadata, auth, { execute, timeout: DISCOVERY_TIMEOUT_S })
+    } catch (err) {
+      throw discoveryError(err, this.cfg.issuer)
+    }
     // The discovery document's issuer must be exactly the configured string
     // (OIDC Discovery 4.3): openid-client compares normalised URLs, which lets
     // a trailing slash differ, and every ID token's iss is compared to it.
     const found = config.serverMetadata().issuer
-    if (found !== this.cfg.issuer) {
-      const hint = found.replace(/\/$/, '') === this.cfg.issuer.replace(/\/$/, '') ? ` (they differ only by a trailing slash: configure issuer: ${found})` : ''
-      throw new GatewayError('GH_PROVIDER_ISSUER_MISMATCH', 502, `discovery issuer ${JSON.stringify(found)} differs from the configured ${JSON.stringify(this.cfg.issuer)}${hint}`)
-    }
+    if (found !== this.cfg.issuer) throw issuerMismatch(this.cfg.issuer, found)
     const jwksUri = config.serverMetadata().jwks_uri
     if (jwksUri === undefined) throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, 'the provider publishes no jwks_uri')
     const keys = new ProviderKeys(jwksUri, this.id, this.#now, this.#log)

@@ -17,3 +17,11 @@ export function parseDuration (value: unknown): number | undefined {
   for (const m of s.matchAll(PART)) total += Number(m[1]) * UNIT_MS[m[2]!]!
   return total
 }
+
+/** Milliseconds as the largest whole unit: 43200000 → `12h`, 90000 → `90s`. */
+export function formatDuration (ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
+  }
+  return `${ms}ms`
+}

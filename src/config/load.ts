@@ -1,11 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { parseDocument } from 'yaml'
+import { parseDocument, type YAMLError } from 'yaml'
 import { ConfigError } from '../errors.js'
 import type { Config } from './types.js'
 import { validateConfig } from './validate.js'
 
-/** Fields whose value may instead be read from a file given as `<field>File`. */
-const SECRET_FIELDS = new Set(['clientSecret', 'secret', 'secrets', 'privateKey', 'url', 'password'])
 const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -31,38 +29,26 @@ function joinPath (base: string, key: string | number): string {
   return base === '' ? key : `${base}.${key}`
 }
 
-/** Walks the parsed document: interpolates strings and resolves `xFile` secrets. */
-function resolve (node: unknown, path: string, env: Env, problems: string[], readFile: (p: string) => string): unknown {
+/**
+ * Walks the parsed document and interpolates every string. (`…File` secrets
+ * are read by the fields that accept them: see fields.ts.)
+ */
+function resolve (node: unknown, path: string, env: Env, problems: string[]): unknown {
   if (typeof node === 'string') return interpolate(node, env, path, problems)
-  if (Array.isArray(node)) return node.map((v, i) => resolve(v, joinPath(path, i), env, problems, readFile))
+  if (Array.isArray(node)) return node.map((v, i) => resolve(v, joinPath(path, i), env, problems))
   if (node !== null && typeof node === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(node)) out[k] = resolve(v, joinPath(path, k), env, problems, readFile)
-    for (const k of Object.keys(out)) {
-      if (!k.endsWith('File')) continue
-      const field = k.slice(0, -4)
-      if (!SECRET_FIELDS.has(field)) continue
-      const filePath = out[k]
-      delete out[k]
-      if (field in out) {
-        problems.push(`${joinPath(path, k)}: give either ${field} or ${k}, not both`)
-        continue
-      }
-      if (typeof filePath !== 'string' || filePath === '') {
-        problems.push(`${joinPath(path, k)}: expected a file path`)
-        continue
-      }
-      try {
-        const text = readFile(filePath).replace(/\r?\n$/, '')
-        // `secretsFile` holds one secret per line, newest first.
-        out[field] = field === 'secrets' ? text.split(/\r?\n/).map((s) => s.trim()).filter(Boolean) : text
-      } catch (err) {
-        problems.push(`${joinPath(path, k)}: cannot read ${JSON.stringify(filePath)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-      }
-    }
+    for (const [k, v] of Object.entries(node)) out[k] = resolve(v, joinPath(path, k), env, problems)
     return out
   }
   return node
+}
+
+/** A YAML syntax error as `yaml: line L, column C: what`, without the parser's trailing colon and excerpt. */
+function yamlProblem (e: YAMLError): string {
+  const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '').replace(/:\s*$/, '')
+  const pos = e.linePos?.[0]
+  return pos !== undefined ? `yaml: line ${pos.line}, column ${pos.col}: ${what}` : `yaml: ${what}`
 }
 
 export interface LoadOptions {
@@ -76,18 +62,15 @@ export interface LoadOptions {
  */
 export function parseConfig (text: string, options: LoadOptions = {}): Config {
   const env = options.env ?? process.env
-  const readFile = options.readFile ?? ((p: string) => readFileSync(p, 'utf8'))
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `yaml: ${e.message.split('\n')[0]}`))
-  }
+  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map(yamlProblem))
   const raw = doc.toJS({ maxAliasCount: 100 }) as unknown
   const problems: string[] = []
-  const resolved = resolve(raw, '', env, problems, readFile)
-  const { config, problems: more } = validateConfig(resolved)
+  const resolved = resolve(raw, '', env, problems)
   // A field whose environment variable is unset is reported once, not again as "is required".
-  const reported = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))))
-  problems.push(...more.filter((p) => !reported.has(p.slice(0, p.indexOf(': ')))))
+  const silenced = problems.map((p) => p.slice(0, p.indexOf(': ')))
+  const { config, problems: more } = validateConfig(resolved, { ...(options.readFile !== undefined ? { readFile: options.readFile } : {}), silenced })
+  problems.push(...more)
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems)
   return config
 }

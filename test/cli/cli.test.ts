@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -65,7 +66,102 @@ routes:
   const none = run(['check'], { GATEHOUSE_CONFIG: '' })
   t.equal(none.status, 1)
   t.match(none.stderr, /no configuration/)
-  t.equal(run(['frobnicate', '--config', cfg]).status, 1)
+  const unknown = run(['frobnicate', '--config', cfg])
+  t.equal(unknown.status, 1)
+  t.match(unknown.stderr, /unknown command: frobnicate \(expected run, check, schema\)/)
+  t.match(unknown.stderr, /Usage:/, 'usage follows a usage error')
+  const badOption = run(['--frob'])
+  t.equal(badOption.status, 1)
+  t.match(badOption.stderr, /Unknown option '--frob'[\s\S]*Usage:/)
+})
+
+t.test('--version and -v print the package version', async (t) => {
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
+  for (const flag of ['--version', '-v']) {
+    const r = run([flag])
+    t.equal(r.status, 0)
+    t.equal(r.stdout, `${version}\n`, flag)
+  }
+})
+
+t.test('--help lists every command, option and the environment variable', async (t) => {
+  for (const flag of ['--help', '-h']) {
+    const r = run([flag])
+    t.equal(r.status, 0)
+    for (const word of ['gatehouse [run] --config FILE', 'run the gateway (run is the default command)', 'gatehouse check', 'gatehouse schema', '-c, --config FILE', '-v, --version', '-h, --help', 'GATEHOUSE_CONFIG']) {
+      t.ok(r.stdout.includes(word), `${flag} mentions ${word}`)
+    }
+  }
+})
+
+t.test('schema prints a JSON Schema of the file', async (t) => {
+  const r = run(['schema'])
+  t.equal(r.status, 0, r.stderr)
+  const schema = JSON.parse(r.stdout) as { $schema: string, additionalProperties: boolean, properties: Record<string, unknown> }
+  t.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema')
+  t.equal(schema.additionalProperties, false)
+  t.same(Object.keys(schema.properties), ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'limits', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes'])
+  t.equal(run(['schema', 'extra']).status, 1, 'no stray arguments')
+})
+
+t.test('check: every problem of a broken file in one pass, including trustProxy and loginRedirect', async (t) => {
+  const cfg = file('many.yaml', `
+listen: 0.0.0.0:8080
+publicUrl: https://app.example.com
+trustProxy: maybe
+loginRedirect: somewhere
+admin:
+  listen: 0.0.0.0:8080
+providers:
+  - issuer: https://id.example.com/
+    clientId: c
+    clientSecretFile: \${DIR}/nope
+session:
+  secret: change-me-to-a-random-value-of-32-characters-or-more
+  cookieDomain: "not a domain!!"
+  absoluteTimeout: 12h
+  refreshBefore: 24h
+routes:
+  - path: /app
+    upstream: http://127.0.0.1:3000
+  - path: /app/
+    upstream: http://127.0.0.1:3000
+`)
+  const r = run(['check', '-c', cfg], { DIR: dir })
+  t.equal(r.status, 1)
+  t.equal(r.stdout, '')
+  t.equal(r.stderr, `${cfg}: 8 problems:
+  trustProxy: expected true or false, got "maybe"
+  loginRedirect: expected one of "provider", "gateway", got "somewhere"
+  providers[0].clientSecretFile: cannot read "${dir}/nope": ENOENT (no such file or directory)
+  session.cookieDomain: not a domain: "not a domain!!" (write a domain name such as example.com, without scheme, port, path or wildcard; it covers every subdomain)
+  session.secret: is a placeholder, not a secret; generate one with: openssl rand -base64 48
+  session.refreshBefore: must be shorter than absoluteTimeout (1d >= 12h): every token would count as expiring and be refreshed on every request (the default is 60s)
+  routes[1]: same host and path as routes[0]; the first wins, so this route is never used
+  admin.listen: 0.0.0.0:8080 overlaps listen 0.0.0.0:8080 (both on port 8080; the second listener would fail with EADDRINUSE); give the admin endpoints a port of their own, e.g. 0.0.0.0:9901
+`)
+  const yamlError = run(['check', '--config', file('syntax.yaml', 'publicUrl: https://app.example.com\nproviders: [unclosed\n')])
+  t.equal(yamlError.status, 1)
+  t.match(yamlError.stderr, /^  yaml: line \d+, column \d+: [^\n]*[^:\n]$/m, 'line and column, no dangling colon')
+})
+
+t.test('run: a port already in use is one clear line, not a stack trace', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { blocker.close() })
+  const port = (blocker.address() as { port: number }).port
+  const cfg = file('busy.yaml', `
+listen: 127.0.0.1:${port}
+publicUrl: http://127.0.0.1:${port}
+log: { level: fatal }
+providers: [{ issuer: http://127.0.0.1:9, clientId: c, clientSecret: provider-issued-secret }]
+session: { secret: ${SESSION_SECRET} }
+routes: [{ upstream: http://127.0.0.1:3000 }]
+`)
+  const r = run(['run', '--config', cfg])
+  t.equal(r.status, 1)
+  t.equal(r.stderr.trim(), `gatehouse: cannot listen on 127.0.0.1:${port}: the address is already in use (EADDRINUSE): another process listens there, or listen and admin.listen name the same port`)
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
 })
 
 t.test('run: serves, then drains in-flight requests on SIGTERM and exits 0', async (t) => {

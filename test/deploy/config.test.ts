@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -72,9 +73,48 @@ function checkContainer (set: ManifestSet, pod: K8sObject, c: K8sObject): { stat
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, files }
 }
 
-t.test('the configuration in every manifest passes gatehouse check with its own Secrets', async (t) => {
+/**
+ * The set with every example secret that is a placeholder (`change-me…`)
+ * replaced by a real one, as an operator must before deploying.
+ */
+function withRealSecrets (set: ManifestSet): ManifestSet {
+  const objects = structuredClone(set.objects)
+  for (const o of objects) {
+    if (o.kind !== 'Secret') continue
+    for (const field of ['stringData', 'data'] as const) {
+      const d = o[field] as Record<string, string> | undefined
+      if (d === undefined) continue
+      for (const [k, v] of Object.entries(d)) {
+        const text = field === 'data' ? Buffer.from(v, 'base64').toString('utf8') : v
+        if (!text.trim().startsWith('change-me')) continue
+        const real = randomBytes(36).toString('base64')
+        d[k] = field === 'data' ? Buffer.from(real).toString('base64') : real
+      }
+    }
+  }
+  return { ...set, objects }
+}
+
+t.test('the example Secrets are placeholders that check refuses until they are replaced', async (t) => {
   let n = 0
   for (const set of manifestSets()) {
+    for (const w of workloads(set)) {
+      for (const c of gatehouseContainers(w.pod)) {
+        const r = checkContainer(set, w.pod, c)
+        t.equal(r.status, 1, `${set.name}: ${w.object.metadata.name}/${c.name}: the shipped placeholders are refused`)
+        t.match(r.stderr, /session\.secrets\[0\]: is a placeholder, not a secret; generate one with: openssl rand -base64 48/)
+        t.match(r.stderr, /providers\[0\]\.clientSecret: is a placeholder/)
+        n++
+      }
+    }
+  }
+  t.equal(n, 4, 'sidecar and gateway, static and from the chart')
+})
+
+t.test('the configuration in every manifest passes gatehouse check with its own Secrets, once they are real', async (t) => {
+  let n = 0
+  for (const shipped of manifestSets()) {
+    const set = withRealSecrets(shipped)
     for (const w of workloads(set)) {
       for (const c of gatehouseContainers(w.pod)) {
         const r = checkContainer(set, w.pod, c)
@@ -89,7 +129,7 @@ t.test('the configuration in every manifest passes gatehouse check with its own 
 })
 
 t.test('a configuration the pod cannot run is caught', async (t) => {
-  const set = manifestSets()[1]!
+  const set = withRealSecrets(manifestSets()[1]!)
   const edit = (f: (objs: K8sObject[]) => void): ReturnType<typeof checkContainer> => {
     const objects = structuredClone(set.objects)
     f(objects)

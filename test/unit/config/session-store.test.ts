@@ -4,7 +4,7 @@ import { validateConfig } from '../../../src/config/validate.js'
 const base = (session: Record<string, unknown>): Record<string, unknown> => ({
   publicUrl: 'https://app.example.com',
   providers: [{ id: 'main', issuer: 'https://id.example.com/', clientId: 'c', clientSecret: 's' }],
-  session: { secret: 'x'.repeat(32), ...session },
+  session: { secret: 'session-store-test-secret-0123456789abcdef', ...session },
   routes: [{ path: '/', upstream: 'http://127.0.0.1:3000' }],
 })
 

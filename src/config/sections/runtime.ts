@@ -1,0 +1,38 @@
+import { availableParallelism } from 'node:os'
+import { choice, custom, duration, ENV_REF, flag, integer, intSchema, section, strings, type Checker } from '../fields.js'
+
+/** Logging, upstream connections and worker processes: how the gateway runs, not what it serves. */
+
+export const log = section({
+  level: choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { def: 'info', description: 'JSON lines on stdout' }),
+  requests: flag({ def: false, description: 'Fastify\'s own request/response log lines (costs CPU on every request)' }),
+  access: flag({ def: true, description: 'one JSON access-log line per request' }),
+  redactQueryParams: strings({ description: 'query parameters redacted in log lines, on top of the built-in list' }),
+}, {
+  description: 'logging',
+  build: (v) => ({ level: v.level as string, requests: v.requests, access: v.access, redactQueryParams: v.redactQueryParams ?? [] }),
+})
+
+export const limits = section({
+  loginsPerMinute: integer({ def: 0, min: 0, max: 1_000_000, description: 'logins and callbacks per client address per minute (0: no limit); over it, 429 with Retry-After' }),
+}, {
+  description: 'rate limits',
+  build: (v) => ({ loginsPerMinute: v.loginsPerMinute }),
+})
+
+export const upstream = section({
+  connections: integer({ def: 64, min: 1, max: 10_000, description: 'keep-alive connections per upstream origin' }),
+  connectTimeout: duration({ def: '5s', description: 'time to connect to an upstream' }),
+  timeout: duration({ def: '60s', description: 'time to the upstream\'s response headers (and between body chunks); then 504' }),
+}, {
+  description: 'connections to upstreams',
+  build: (v) => ({ connections: v.connections, connectTimeout: v.connectTimeout, timeout: v.timeout }),
+})
+
+const workerCount = integer({ def: 1, min: 1, max: 256, description: '' })
+
+export const workers = custom(
+  { description: 'processes serving the proxy port: 1-256, or auto (one per CPU)', default: 1, anyOf: [{ const: 'auto' }, ...intSchema(1, 256), ENV_REF] },
+  // `auto`: one worker per CPU the process may use.
+  (c: Checker, v: unknown, path: string): number => v === 'auto' ? availableParallelism() : workerCount.read(c, v, path),
+)

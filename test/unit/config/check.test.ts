@@ -1,0 +1,204 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { parseAllDocuments } from 'yaml'
+import { parseConfig } from '../../../src/config/load.js'
+import { weakSecretReason } from '../../../src/config/secret-strength.js'
+import { ConfigError } from '../../../src/errors.js'
+
+// What `gatehouse check` must refuse, each case with its fix: the broken file
+// gets exactly these problems, the fixed one none.
+
+const SECRET = 'check-test-session-secret-0123456789abcdef'
+const HINT = 'generate one with: openssl rand -base64 48'
+
+interface Parts { top?: string, provider?: string, session?: string, routes?: string }
+function yaml (p: Parts = {}): string {
+  return `publicUrl: https://app.example.com
+${p.top ?? ''}
+providers:
+  - issuer: https://id.example.com/
+    clientId: c
+${p.provider ?? '    clientSecret: provider-issued-secret'}
+session:
+${p.session ?? `  secret: ${SECRET}`}
+routes:
+${p.routes ?? '  - upstream: http://127.0.0.1:3000'}
+`
+}
+
+function problems (text: string, env: Record<string, string> = {}, files: Record<string, string> = {}): string[] {
+  const readFile = (p: string): string => {
+    if (p in files) return files[p]!
+    throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' })
+  }
+  try {
+    parseConfig(text, { env, readFile })
+    return []
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems]
+    throw err
+  }
+}
+
+interface Case { name: string, broken: Parts, fixed: Parts, want: string[], env?: Record<string, string>, files?: Record<string, string> }
+
+const cases: Case[] = [
+  {
+    name: 'the same route twice',
+    broken: { routes: '  - path: /\n    upstream: http://127.0.0.1:3000\n  - path: /\n    upstream: http://127.0.0.1:4000' },
+    fixed: { routes: '  - path: /\n    upstream: http://127.0.0.1:3000\n  - path: /api\n    upstream: http://127.0.0.1:4000' },
+    want: ['routes[1]: same host and path as routes[0]; the first wins, so this route is never used'],
+  },
+  {
+    name: '/app and /app/ on the same host',
+    broken: { routes: '  - path: /\n    upstream: http://127.0.0.1:3000\n  - path: /app\n    host: App.example.com\n    upstream: http://127.0.0.1:3000\n  - path: /x\n    upstream: http://127.0.0.1:3000\n  - path: /app/\n    host: app.example.com\n    upstream: http://127.0.0.1:4000' },
+    fixed: { routes: '  - path: /\n    upstream: http://127.0.0.1:3000\n  - path: /app\n    host: app.example.com\n    upstream: http://127.0.0.1:3000\n  - path: /x\n    upstream: http://127.0.0.1:3000\n  - path: /app/\n    host: other.example.com\n    upstream: http://127.0.0.1:4000' },
+    want: ['routes[3]: same host and path as routes[1]; the first wins, so this route is never used'],
+  },
+  {
+    name: 'the placeholder secret of deploy/sidecar.yaml',
+    broken: { session: '  secret: change-me-to-a-random-value-of-32-characters-or-more' },
+    fixed: {},
+    want: [`session.secret: is a placeholder, not a secret; ${HINT}`],
+  },
+  {
+    name: '32 times "a"',
+    broken: { session: `  secret: ${'a'.repeat(32)}` },
+    fixed: {},
+    want: [`session.secret: is one character repeated; ${HINT}`],
+  },
+  {
+    name: 'a weak old secret in secrets',
+    broken: { session: `  secrets: [${SECRET}, abcabcabcabcabcabcabcabcabcabcabc, aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbcccc]` },
+    fixed: { session: `  secrets: [${SECRET}, old-${SECRET}]` },
+    want: [
+      `session.secrets[1]: is a 3-character sequence repeated; ${HINT}`,
+      `session.secrets[2]: is too predictable (3 distinct characters, 1.4 bits of entropy per character, where random hex has about 3.6); ${HINT}`,
+    ],
+  },
+  {
+    name: 'a placeholder secret from the environment',
+    broken: { session: '  secret: ${SESSION_SECRET}' },
+    fixed: { session: '  secret: ${GOOD_SECRET}' },
+    env: { SESSION_SECRET: 'REPLACE_ME_REPLACE_ME_REPLACE_ME_0123', GOOD_SECRET: SECRET },
+    want: [`session.secret: is a placeholder, not a secret; ${HINT}`],
+  },
+  {
+    name: 'a placeholder client secret',
+    broken: { provider: '    clientSecret: change-me' },
+    fixed: {},
+    want: ['providers[0].clientSecret: is a placeholder; use the secret the provider issued for this client'],
+  },
+  {
+    name: 'admin.listen equal to listen',
+    broken: { top: 'listen: 0.0.0.0:8080\nadmin:\n  listen: 0.0.0.0:8080' },
+    fixed: { top: 'listen: 0.0.0.0:8080\nadmin:\n  listen: 0.0.0.0:9901' },
+    want: ['admin.listen: 0.0.0.0:8080 overlaps listen 0.0.0.0:8080 (both on port 8080; the second listener would fail with EADDRINUSE); give the admin endpoints a port of their own, e.g. 0.0.0.0:9901'],
+  },
+  {
+    name: 'admin.listen on loopback, listen on every address, same port',
+    broken: { top: 'listen: :9901\nadmin:\n  listen: 127.0.0.1:9901' },
+    fixed: { top: 'listen: 127.0.0.1:9901\nadmin:\n  listen: 10.0.0.1:9901' },
+    want: ['admin.listen: 127.0.0.1:9901 overlaps listen 0.0.0.0:9901 (both on port 9901; the second listener would fail with EADDRINUSE); give the admin endpoints a port of their own, e.g. 127.0.0.1:9902'],
+  },
+  {
+    name: 'localhost and 127.0.0.1 are the same host; port 0 is never a clash',
+    broken: { top: 'listen: localhost:8080\nadmin:\n  listen: 127.0.0.1:8080' },
+    fixed: { top: 'listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0' },
+    want: ['admin.listen: 127.0.0.1:8080 overlaps listen localhost:8080 (both on port 8080; the second listener would fail with EADDRINUSE); give the admin endpoints a port of their own, e.g. 127.0.0.1:9901'],
+  },
+  {
+    name: 'cookieDomain that is not a domain',
+    broken: { session: `  secret: ${SECRET}\n  cookieDomain: "not a domain!!"` },
+    fixed: { session: `  secret: ${SECRET}\n  cookieDomain: example.com` },
+    want: ['session.cookieDomain: not a domain: "not a domain!!" (write a domain name such as example.com, without scheme, port, path or wildcard; it covers every subdomain)'],
+  },
+  {
+    name: 'cookieDomain with a scheme, a wildcard, an IP address',
+    broken: { session: `  secret: ${SECRET}\n  cookieDomain: https://example.com` },
+    fixed: { session: `  secret: ${SECRET}\n  cookieDomain: .Example.com` },
+    want: ['session.cookieDomain: not a domain: "https://example.com" (write a domain name such as example.com, without scheme, port, path or wildcard; it covers every subdomain)'],
+  },
+  {
+    name: 'cookieDomain that does not cover publicUrl',
+    broken: { session: `  secret: ${SECRET}\n  cookieDomain: example.org` },
+    fixed: { session: `  secret: ${SECRET}\n  cookieDomain: app.example.com` },
+    want: ['session.cookieDomain: "example.org" does not cover the publicUrl host app.example.com: browsers would refuse the session cookie'],
+  },
+  {
+    name: 'refreshBefore longer than absoluteTimeout',
+    broken: { session: `  secret: ${SECRET}\n  absoluteTimeout: 12h\n  refreshBefore: 24h` },
+    fixed: { session: `  secret: ${SECRET}\n  absoluteTimeout: 12h\n  refreshBefore: 5m` },
+    want: ['session.refreshBefore: must be shorter than absoluteTimeout (1d >= 12h): every token would count as expiring and be refreshed on every request (the default is 60s)'],
+  },
+  {
+    name: 'trustProxy and loginRedirect are reported with every other problem',
+    broken: { top: 'trustProxy: maybe\nloginRedirect: somewhere\nlisten: nowhere', session: '  secret: short' },
+    fixed: { top: 'trustProxy: true\nloginRedirect: gateway\nlisten: 127.0.0.1:8080' },
+    want: [
+      'listen: expected host:port, got "nowhere"',
+      'trustProxy: expected true or false, got "maybe"',
+      'loginRedirect: expected one of "provider", "gateway", got "somewhere"',
+      `session.secret: must be at least 32 characters (got 5); ${HINT}`,
+    ],
+  },
+  {
+    name: 'a missing secret file is reported once, with the file and the errno',
+    broken: { provider: '    clientSecretFile: /run/secrets/client', session: '  secretFile: /run/secrets/session' },
+    fixed: { provider: '    clientSecretFile: /run/secrets/there', session: '  secretFile: /run/secrets/session-there' },
+    files: { '/run/secrets/there': 'provider-issued-secret\n', '/run/secrets/session-there': `${SECRET}\n` },
+    want: [
+      'providers[0].clientSecretFile: cannot read "/run/secrets/client": ENOENT (no such file or directory)',
+      'session.secretFile: cannot read "/run/secrets/session": ENOENT (no such file or directory)',
+    ],
+  },
+  {
+    name: 'a missing secretsFile, an empty clientSecretFile',
+    broken: { provider: '    clientSecretFile: /run/secrets/empty', session: '  secretsFile: /run/secrets/nope' },
+    fixed: { provider: '    clientSecretFile: /run/secrets/there', session: '  secretsFile: /run/secrets/list' },
+    files: { '/run/secrets/empty': '\n', '/run/secrets/there': 'provider-issued-secret', '/run/secrets/list': `${SECRET}\nold-${SECRET}\n` },
+    want: [
+      'providers[0].clientSecretFile: "/run/secrets/empty" is empty (expected the clientSecret)',
+      'session.secretsFile: cannot read "/run/secrets/nope": ENOENT (no such file or directory)',
+    ],
+  },
+]
+
+for (const c of cases) {
+  t.test(c.name, async (t) => {
+    t.same(problems(yaml(c.broken), c.env, c.files), c.want, 'broken: exactly these problems')
+    t.same(problems(yaml(c.fixed), c.env, c.files), [], 'fixed: valid')
+  })
+}
+
+t.test('YAML syntax errors: line and column, no dangling colon', async (t) => {
+  const p = problems('publicUrl: https://app.example.com\nproviders:\n  - issuer: [unclosed\nsession: {}\n')
+  t.ok(p.length >= 1)
+  for (const line of p) {
+    t.match(line, /^yaml: line \d+, column \d+: \S/, line)
+    t.notMatch(line, /:\s*$/, 'no trailing colon')
+  }
+  t.same(problems('a: b\n  c: d\n'), ['yaml: line 1, column 4: Nested mappings are not allowed in compact mappings', 'yaml: line 1, column 4: Implicit keys need to be on a single line'])
+})
+
+t.test('the secrets the tests and examples use are accepted; random ones too', async (t) => {
+  const accepted = [
+    'test-session-secret-0123456789abcdef-0123456789',
+    '0123456789abcdef0123456789abcdef',
+    'an-example-session-secret-0123456789abcdef',
+    'demo-session-secret-not-for-production-0123456789',
+    'this-old-secret-is-only-a-placeholder-0123',
+    'rotated-secret-0123456789abcdef-0123456789',
+    'new-secret-0123456789abcdef0123456789',
+  ]
+  for (let i = 0; i < 20; i++) {
+    accepted.push(execFileSync('openssl', ['rand', '-hex', '16'], { encoding: 'utf8' }).trim())
+    accepted.push(execFileSync('openssl', ['rand', '-base64', '48'], { encoding: 'utf8' }).trim())
+  }
+  for (const s of accepted) t.equal(weakSecretReason(s), undefined, s)
+  for (const s of ['changeme-changeme-changeme-changeme', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', '12341234123412341234123412341234', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghij']) {
+    t.not(weakSecretReason(s), undefined, `${s} refused`)
+  }
+})
+
