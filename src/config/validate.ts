@@ -410,7 +410,7 @@ function deepFreeze<T> (o: T): T {
 export function validateConfig (raw: unknown): { config?: Config, problems: string[] } {
   const c = new Checker()
   if (!isObj(raw)) return { problems: [`(top level): expected a map of settings, got ${describe(raw)}`] }
-  known(c, raw, '', ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes'])
+  known(c, raw, '', ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes', 'shutdownGrace', 'reload'])
   const listenAddr = listen(c, raw, 'listen', 'listen', '0.0.0.0:8080')
   const publicUrlText = str(c, raw, 'publicUrl', 'publicUrl', { required: true })
   const publicUrl = httpUrl(c, publicUrlText, 'publicUrl')
@@ -484,6 +484,16 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
     }
   }
 
+  const shutdownGrace = duration(c, raw, 'shutdownGrace', 'shutdownGrace', 10_000)
+  let watch = false
+  if (raw.reload !== undefined && raw.reload !== null) {
+    if (!isObj(raw.reload)) c.add('reload', `expected a map, got ${describe(raw.reload)}`)
+    else {
+      known(c, raw.reload, 'reload', ['watch'])
+      watch = bool(c, raw.reload, 'watch', 'reload.watch', false)
+    }
+  }
+
   if (c.problems.length > 0 || listenAddr === undefined || publicUrl === undefined) return { problems: c.problems }
   const config: Config = {
     listen: listenAddr,
@@ -499,6 +509,8 @@ export function validateConfig (raw: unknown): { config?: Config, problems: stri
     providers,
     session,
     routes,
+    shutdownGrace,
+    reload: { watch },
   }
   if (c.problems.length > 0) return { problems: c.problems }
   return { config: deepFreeze(config), problems: [] }
