@@ -46,7 +46,7 @@ async function main (argv: string[]): Promise<void> {
     for (const warning of configWarnings(config)) process.stderr.write(`warning: ${warning}\n`)
     return
   }
-  await serve(config)
+  await serve(config, file)
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

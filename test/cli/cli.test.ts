@@ -77,6 +77,7 @@ t.test('run: serves, then drains in-flight requests on SIGTERM and exits 0', asy
   const cfg = file('run.yaml', `
 listen: 127.0.0.1:${port}
 publicUrl: http://127.0.0.1:${port}
+shutdownGrace: 1s
 log:
   level: warn
 providers:
