@@ -1,30 +1,25 @@
 import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
-import type { JWK } from 'jose'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import { buildAdmin } from './admin/server.js'
 import { registerCallback } from './auth/callback.js'
 import { LOGIN_TTL_MS } from './auth/login-state.js'
 import { registerLogin } from './auth/login.js'
 import { registerLogout } from './auth/logout.js'
-import { loadClientKey, OidcProvider } from './auth/oidc.js'
 import { Refresher } from './auth/refresh.js'
 import type { Config } from './config/types.js'
-import type { CompiledRoute, Gateway } from './context.js'
+import type { Gateway, GatewayRef } from './context.js'
+import { startDraining } from './drain.js'
+import { buildGeneration, closeRetired, reconcile, retire, type Generation, type Retired } from './gateway.js'
 import { Metrics } from './metrics.js'
 import { Observer, recordOf } from './observe.js'
 import { queryRedactor } from './redact.js'
-import { LoginLimiter } from './auth/rate-limit.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
-import { compilePolicy } from './policy/evaluate.js'
-import { UpstreamPools } from './proxy/forward.js'
-import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
 import { fastPath, proxyPlugin, requestHost } from './proxy/plugin.js'
-import { buildRouteTable } from './routing/match.js'
+import { restartChanges, type ReloadResult } from './reload.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
-import { SessionManager } from './session/manager.js'
 import { MemoryStore } from './session/memory-store.js'
 import { RedisConnection, RedisStore, type StoreLogger } from './session/redis.js'
 import { MemoryRevocations, RedisRevocations, type Revocations } from './session/revocations.js'
@@ -84,12 +79,25 @@ export interface GatehouseApp {
   readonly app: FastifyInstance
   /** The admin listener's Fastify instance, when `admin` is configured. */
   readonly admin: FastifyInstance | undefined
+  /** The gateway context in force (a reload replaces it). */
   readonly gateway: Gateway
   /** Starts provider discovery (in the background; readiness follows it). */
   readonly startProviders: () => Promise<void>
+  /**
+   * Replaces the running configuration for new requests (see reload.ts):
+   * refused, with the reasons, when a field that needs a restart changed.
+   * Requests in flight finish on the context they started with; what the
+   * new config no longer uses is closed `shutdownGrace` later.
+   */
+  readonly reload: (config: Config) => Promise<ReloadResult>
+  /** Starts a shutdown drain: /readyz answers 503, keep-alive ends (Connection: close); the proxy still serves. */
+  readonly beginDrain: () => void
   /** Stops listeners, timers and upstream pools. */
   readonly close: () => Promise<void>
 }
+
+/** A reload waits at most this long for new providers' discovery before it swaps (they keep retrying after). */
+const PROVIDER_WAIT_MS = 5_000
 
 const defaultRedactor = queryRedactor()
 /** Never log a token: the URL of a callback carries `code` and `state` (see redact.ts for the list). */
@@ -116,14 +124,14 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const bootId = randomBytes(4).toString('hex')
   let seq = 0
   const newRequestId = (): string => `${bootId}-${(++seq).toString(36)}`
+  const logger = deps.logStream !== undefined
+    ? { ...loggerOptions(config), stream: deps.logStream }
+    : deps.logger === undefined ? loggerOptions(config) : deps.logger
   // Requests the fast path serves never get a Fastify id: theirs are a series of their own.
   let fastSeq = 0
   const newFastRequestId = (): string => `${bootId}_${(++fastSeq).toString(36)}`
   // Metrics and the access log see every request on the proxy listener (set once the logger exists).
   let observer: Observer | undefined
-  const logger = deps.logStream !== undefined
-    ? { ...loggerOptions(config), stream: deps.logStream }
-    : deps.logger === undefined ? loggerOptions(config) : deps.logger
   // The proxy fast path (see proxy/plugin.ts), installed once Fastify is ready.
   let fast: ReturnType<typeof fastPath> | undefined
   const app = Fastify({
@@ -161,12 +169,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   await app.register(fastifyCookie, { hook: false })
   const serialize: SerializeCookie = (name: string, value: string, options: CookieOptions) => app.serializeCookie(name, value, options)
 
-  const redirectUri = config.publicOrigin + CALLBACK_PATH
   const log = app.log
   const now = deps.now ?? Date.now
-  const providers = new Map<string, OidcProvider>()
-  for (const p of config.providers) providers.set(p.id, new OidcProvider(p, redirectUri, log, { now, clockSkew: config.session.clockSkew }))
-  const defaultProvider = providers.get(config.providers[0]!.id)!
   const metrics = new Metrics({ routes: config.routes.map((r) => r.name ?? String(r.index)) })
   observer = new Observer({
     metrics,
@@ -180,46 +184,20 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const backend = sessionBackend(config, log, deps.store)
   const store = backend.store
   const revocations = backend.revocations.kind === 'memory' && deps.wrapRevocations !== undefined ? deps.wrapRevocations(backend.revocations) : backend.revocations
-  const sessions = new SessionManager(config.session, config.secure, store, serialize, revocations)
-  const pools = new UpstreamPools(config.upstream)
-
-  // Compile routes: header plans, policies and pools exist once, not per request.
-  const strip = buildStripSet(config.routes.flatMap((r) => r.headers.map(([name]) => name)))
-  const compiled: CompiledRoute[] = config.routes.map((r) => {
-    const oidc = providers.get(r.provider)!
-    const upstream = new URL(r.upstream)
-    const plan: HeaderPlan = Object.freeze({
-      strip,
-      stripAuthorization: r.auth !== 'public' && r.bearer !== 'none',
-      identity: Object.freeze(r.headers.map(([name, claim]) => Object.freeze({ name, claim }))),
-    })
-    return Object.freeze({
-      ...r,
-      policy: compilePolicy(r.allow, oidc.cfg.groupsClaim),
-      plan,
-      pool: pools.get(upstream.origin),
-      basePath: upstream.pathname === '/' ? '' : upstream.pathname,
-      oidc,
-      metrics: metrics.route(r.index),
-    })
-  })
-
-  const gateway: Gateway = {
-    config,
-    sessions,
-    providers,
-    defaultProvider,
-    routes: buildRouteTable(compiled),
-    metrics,
-    refresher: new Refresher(metrics, config.session, store),
-    log,
-    now,
-    consumedStates: new LRUCache({ max: 100_000, ttl: LOGIN_TTL_MS }),
-    redirectUri,
-    newRequestId,
+  const shared = {
+    log, now, metrics, store, revocations, serialize, newRequestId,
     observer,
-    limiter: new LoginLimiter(config.limits.loginsPerMinute, now),
+    // Refresh timing follows reloads: read from the generation in service.
+    refresher: new Refresher(metrics, {
+      get refreshBefore () { return ref.current.config.session.refreshBefore },
+      get clockSkew () { return ref.current.config.session.clockSkew },
+    }, store),
+    consumedStates: new LRUCache<string, true>({ max: 100_000, ttl: LOGIN_TTL_MS }),
+    callbackPath: CALLBACK_PATH,
   }
+  let generation: Generation = await buildGeneration(config, shared)
+  // Every request reads ref.current once at its start; a reload assigns it.
+  const ref: { current: Gateway } = { current: generation.gateway }
 
   // Gateway endpoints: form bodies (form_post callbacks, logout forms) only.
   // A repeated field becomes an array, so that handlers can refuse repeats
@@ -248,44 +226,85 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     else request.log.debug({ code: err.code, err: err.message }, 'bad request')
     return sendErrorPage(reply, { status, title: status >= 500 ? 'Internal error' : 'Bad request', message: status >= 500 ? 'Something went wrong in the gateway.' : err.message, correlationId: request.id, code: err.code ?? 'GH_ERROR' })
   })
-  registerLogin(gateway, app)
-  registerCallback(gateway, app)
-  registerLogout(gateway, app)
-  registerBackchannelLogout(gateway, app)
-  // private_key_jwt: the public halves of the client keys, with the kid the
-  // client assertions carry, for providers that read the client's jwks_uri.
-  const clientKeys = new Map<string, JWK>()
-  for (const p of config.providers) {
-    if (p.tokenEndpointAuthMethod !== 'private_key_jwt') continue
-    const k = await loadClientKey(p)
-    clientKeys.set(k.kid, k.publicJwk)
-  }
-  if (clientKeys.size > 0) {
-    const body = JSON.stringify({ keys: [...clientKeys.values()] })
-    app.get('/.gatehouse/jwks', async (_request, reply) => markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body))
-  }
-  app.all('/.gatehouse/*', async (request, reply) => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' }))
+  registerLogin(ref, app)
+  registerCallback(ref, app)
+  registerLogout(ref, app)
+  registerBackchannelLogout(ref, app)
+  const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' })
+  // private_key_jwt: the public keys of the config in force (404 while no provider uses one).
+  app.get('/.gatehouse/jwks', async (request, reply) => {
+    const body = generation.jwks
+    return body === undefined ? notFound(request, reply) : markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body)
+  })
+  app.all('/.gatehouse/*', async (request, reply) => notFound(request, reply))
   await app.register(proxyPlugin, {
-    gw: gateway,
+    ref,
     enableFastPath: (ok: boolean) => {
       // Request logging wants every request to pass through Fastify.
-      fast = ok && !config.log.requests ? fastPath(gateway) : undefined
+      fast = ok && !config.log.requests ? fastPath(ref) : undefined
       log.debug({ fastPath: fast !== undefined }, 'proxy fast path')
     },
   })
 
-  const admin = config.admin !== undefined ? buildAdmin(gateway) : undefined
-  metrics.gauge('gatehouse_providers_ready', 'Providers whose discovery and keys are loaded.', () => [...providers.values()].filter((p) => p.ready).length)
+  let draining = false
+  let stopDraining: (() => void) | undefined
+  const admin = config.admin !== undefined ? buildAdmin(ref, () => draining) : undefined
+  metrics.gauge('gatehouse_providers_ready', 'Providers whose discovery and keys are loaded.', () => [...ref.current.providers.values()].filter((p) => p.ready).length)
+
+  // What reloads took out of service, closed after a grace (or at close()).
+  const retiring = new Map<Retired, NodeJS.Timeout>()
+  let reloads: Promise<unknown> = Promise.resolve()
+  const reload = async (next: Config): Promise<ReloadResult> => {
+    const prev = generation
+    const refused = restartChanges(prev.gateway.config, next)
+    if (refused.length > 0) return { ok: false, refused }
+    const built = await buildGeneration(next, shared, prev)
+    const fresh = [...built.gateway.providers.values()].filter((p) => prev.gateway.providers.get(p.id) !== p)
+    if (fresh.length > 0) {
+      // New or changed providers: give their discovery a moment, so logins
+      // do not fail right after the swap; they keep retrying after that.
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([Promise.all(fresh.map(async (p) => p.start())), new Promise((resolve) => { timer = setTimeout(resolve, PROVIDER_WAIT_MS) })])
+      clearTimeout(timer)
+    }
+    generation = built
+    ref.current = built.gateway
+    if (next.log.level !== prev.gateway.config.log.level) app.log.level = next.log.level
+    const retired = retire(prev, built)
+    const timer = setTimeout(() => { retiring.delete(retired); void closeRetired(retired) }, next.shutdownGrace)
+    timer.unref()
+    retiring.set(retired, timer)
+    return {
+      ok: true,
+      providers: reconcile(prev.providerKeys, built.providerKeys),
+      origins: reconcile(prev.originKeys, built.originKeys),
+      poolsReplaced: built.pools !== prev.pools,
+    }
+  }
 
   return {
     app,
     admin,
-    gateway,
-    startProviders: async () => { await Promise.all([...providers.values()].map(async (p) => p.start())) },
+    get gateway () { return ref.current },
+    startProviders: async () => { await Promise.all([...ref.current.providers.values()].map(async (p) => p.start())) },
+    // One reload at a time, in the order asked.
+    reload: async (next) => {
+      const r = reloads.then(async () => reload(next))
+      reloads = r.catch(() => undefined)
+      return r
+    },
+    beginDrain: () => {
+      if (draining) return
+      draining = true
+      stopDraining = startDraining(app.server)
+    },
     close: async () => {
-      for (const p of providers.values()) p.stop()
+      stopDraining?.()
+      for (const p of ref.current.providers.values()) p.stop()
       await Promise.allSettled([app.close(), admin?.close()])
-      await pools.close()
+      for (const [retired, timer] of retiring) { clearTimeout(timer); await closeRetired(retired) }
+      retiring.clear()
+      await generation.pools.close()
       await backend.close()
     },
   }

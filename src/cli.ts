@@ -71,7 +71,7 @@ async function main (argv: string[]): Promise<void> {
     for (const warning of configWarnings(config)) process.stderr.write(`warning: ${warning}\n`)
     return
   }
-  await serve(config)
+  await serve(config, file)
 }
 
 /** A listener that cannot bind (port taken, privileged port): one line, not a stack trace. */

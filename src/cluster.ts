@@ -2,14 +2,17 @@ import cluster, { type Worker } from 'node:cluster'
 import { createServer, type Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/types.js'
+import { DRAIN_MARGIN_MS } from './drain.js'
+import { ConfigWatcher, readConfig } from './reload.js'
 import type { Revocations } from './session/revocations.js'
 
 /**
  * `workers: N` — N processes serve one port (node:cluster, the primary
  * hands out connections). The primary runs no gateway: it forks, replaces a
  * worker that dies, serves the admin endpoints for all of them, relays
- * session revocations between workers, and on SIGTERM/SIGINT drains every
- * worker before it exits.
+ * session revocations between workers, forwards SIGHUP (and, with
+ * `reload.watch`, file changes) to every worker, and on SIGTERM/SIGINT drains
+ * every worker before it exits.
  */
 
 interface AdminAsk { readonly type: 'gatehouse:admin', readonly id: number, readonly url: string }
@@ -18,7 +21,6 @@ interface Revoke { readonly type: 'gatehouse:revoke', readonly key: string, read
 type Message = AdminAsk | AdminAnswer | Revoke
 
 const ADMIN_TIMEOUT_MS = 2_000
-const DRAIN_TIMEOUT_MS = 30_000
 
 function isMessage (m: unknown): m is Message {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('gatehouse:')
@@ -78,7 +80,7 @@ function askWorkers (url: string, nextId: () => number): Promise<Map<string, Adm
   }))).then((pairs) => new Map(pairs))
 }
 
-function adminServer (config: Config): Server {
+function adminServer (config: Config, draining: () => boolean): Server {
   let seq = 0
   const nextId = (): number => ++seq
   return createServer((req, res) => {
@@ -89,6 +91,11 @@ function adminServer (config: Config): Server {
     }
     if (req.method !== 'GET' || (path !== '/healthz' && path !== '/readyz' && path !== '/metrics')) {
       send(404, 'application/json; charset=utf-8', '{"error":"not found"}')
+      return
+    }
+    // Draining: not ready at once, whatever the workers would say.
+    if (path === '/readyz' && draining()) {
+      send(503, 'application/json; charset=utf-8', '{"status":"draining"}')
       return
     }
     askWorkers(path, nextId).then((answers) => {
@@ -108,8 +115,10 @@ function adminServer (config: Config): Server {
 }
 
 /** The primary process: never returns; exits when the workers are gone after a signal. */
-export function runPrimary (config: Config): void {
+export function runPrimary (config: Config, file?: string): void {
   let closing = false
+  // The latest valid file: its shutdownGrace and reload.watch apply here.
+  let current = config
   let everListening = false
   const fork = (): void => {
     const w = cluster.fork()
@@ -120,8 +129,17 @@ export function runPrimary (config: Config): void {
       }
     })
   }
-  cluster.on('listening', () => { everListening = true })
+  // A worker gets SIGHUP once it serves (before that it may not handle it yet, and reads the file anyway).
+  const serving = new Set<number>()
+  const hupPending = new Set<number>()
+  cluster.on('listening', (w) => {
+    everListening = true
+    serving.add(w.id)
+    if (hupPending.delete(w.id)) w.process.kill('SIGHUP')
+  })
   cluster.on('exit', (worker, code, signal) => {
+    serving.delete(worker.id)
+    hupPending.delete(worker.id)
     if (closing) {
       if (Object.keys(cluster.workers ?? {}).length === 0) { log('info', 'all workers stopped'); process.exit(exitCode) }
       return
@@ -136,7 +154,7 @@ export function runPrimary (config: Config): void {
     setTimeout(fork, 1_000)
   })
   for (let i = 0; i < config.workers; i++) fork()
-  const admin = config.admin !== undefined ? adminServer(config) : undefined
+  const admin = config.admin !== undefined ? adminServer(config, () => closing) : undefined
   admin?.listen(config.admin!.listen.port, config.admin!.listen.host)
   log('info', 'primary started', { workers: config.workers, listen: `${config.listen.host}:${config.listen.port}` })
 
@@ -145,8 +163,8 @@ export function runPrimary (config: Config): void {
     if (closing) return
     closing = true
     exitCode = code
-    log('info', 'shutting down: draining every worker', { reason })
-    admin?.close()
+    log('info', 'shutting down: draining every worker', { reason, shutdownGrace: current.shutdownGrace })
+    watcher?.close()
     const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
     if (live.length === 0) process.exit(exitCode)
     // Each worker drains its in-flight requests on SIGTERM (see cli-run.ts).
@@ -155,10 +173,42 @@ export function runPrimary (config: Config): void {
       log('warn', 'drain timed out; stopping the remaining workers')
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
       process.exit(1)
-    }, DRAIN_TIMEOUT_MS).unref()
+    }, current.shutdownGrace + 2 * DRAIN_MARGIN_MS).unref()
   }
   process.once('SIGTERM', () => { shutdown('SIGTERM') })
   process.once('SIGINT', () => { shutdown('SIGINT') })
+
+  // Reloads happen in the workers, each reading the file itself (and logging
+  // its problems); the primary only relays the signal.
+  let fingerprint = file !== undefined ? readConfig(file).fingerprint : ''
+  const forwardHup = (trigger: string): void => {
+    if (closing) return
+    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected())
+    log('info', 'reload: SIGHUP sent to every worker', { trigger, workers: live.length })
+    for (const w of live) {
+      if (serving.has(w.id)) w.process.kill('SIGHUP')
+      else hupPending.add(w.id)
+    }
+    if (file === undefined) return
+    const read = readConfig(file)
+    fingerprint = read.fingerprint
+    if (read.ok) {
+      current = read.config
+      watcher?.update(current.reload.watch ? read.files : [])
+    }
+  }
+  const watcher = file !== undefined
+    ? new ConfigWatcher(() => {
+      const read = readConfig(file)
+      if (read.fingerprint === '' || read.fingerprint === fingerprint) return
+      forwardHup('watch')
+    }, { info: (o, m) => { log('info', m, o) }, warn: (o, m) => { log('warn', m, o) }, error: (o, m) => { log('error', m, o) } })
+    : undefined
+  if (file !== undefined && config.reload.watch) {
+    const read = readConfig(file)
+    watcher?.update(read.ok ? read.files : [file])
+  }
+  process.on('SIGHUP', () => { forwardHup('SIGHUP') })
 }
 
 /**

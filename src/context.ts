@@ -46,3 +46,12 @@ export interface Gateway {
   /** limits.loginsPerMinute, per client address. */
   readonly limiter: LoginLimiter
 }
+
+/**
+ * The gateway context in force. A reload replaces `current` whole, in one
+ * assignment; a request reads it once at its start and keeps that context to
+ * its end, so it never sees half of one config and half of the next.
+ */
+export interface GatewayRef {
+  readonly current: Gateway
+}

@@ -123,9 +123,16 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean
 }
 
+/** Results of a configuration reload. */
+export const RELOAD_RESULTS = ['ok', 'invalid', 'refused', 'error'] as const
+export type ReloadResult = typeof RELOAD_RESULTS[number]
+
 export class Metrics {
   readonly registry = new Registry()
-  readonly #routes: RouteMetrics[]
+  /** By label: a reload that keeps a route's name (or index) keeps its series. */
+  readonly #routes = new Map<string, RouteMetrics>()
+  readonly #routeList: RouteMetrics[]
+  readonly #reloads = new Float64Array(RELOAD_RESULTS.length)
   readonly #endpoints = new Map<string, RouteMetrics>()
   readonly #outcomes = new Float64Array(OUTCOMES.length)
   readonly #decisions = new Float64Array(DECISIONS.length)
@@ -135,10 +142,10 @@ export class Metrics {
   #backchannelLogouts = 0
 
   constructor (opts: MetricsOptions) {
-    this.#routes = opts.routes.map((l) => new RouteMetrics(l))
+    this.#routeList = opts.routes.map((l) => this.routeNamed(l))
     for (const l of ENDPOINT_LABELS) this.#endpoints.set(l, new RouteMetrics(l))
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
-    const all = (): RouteMetrics[] => [...this.#routes, ...this.#endpoints.values()]
+    const all = (): RouteMetrics[] => [...this.#routes.values(), ...this.#endpoints.values()]
     this.#add('gatehouse_http_requests_total', 'Requests on the proxy listener, by route (its name or index; gatehouse:* for the gateway\'s own endpoints, none for no route) and status code (or class).', 'counter', () => {
       const out: Sample[] = []
       for (const r of all()) {
@@ -155,7 +162,7 @@ export class Metrics {
     })
     this.#add('gatehouse_upstream_request_duration_seconds', 'Time from dispatching a request to the upstream to its response headers, by route.', 'histogram', () => {
       const out: Sample[] = []
-      for (const r of this.#routes) histogramSamples('gatehouse_upstream_request_duration_seconds', { route: r.label }, r.upstream, out)
+      for (const r of this.#routes.values()) histogramSamples('gatehouse_upstream_request_duration_seconds', { route: r.label }, r.upstream, out)
       return out
     })
     this.#add('gatehouse_auth_decisions_total', 'What the request path decided for requests on configured routes, and why.', 'counter', () => {
@@ -168,6 +175,7 @@ export class Metrics {
     this.#add('gatehouse_refreshes_total', 'Token refreshes, by result (shared: another replica had refreshed).', 'counter', () => REFRESH_RESULTS.map((result, i) => ({ labels: { result }, value: this.#refreshes[i]! })))
     this.#add('gatehouse_requests_total', 'Requests on configured routes, by outcome.', 'counter', () => OUTCOMES.map((outcome, i) => ({ labels: { outcome }, value: this.#outcomes[i]! })))
     this.#add('gatehouse_upstream_errors_total', 'Upstream failures answered with 502/504 (aborted: the client went away).', 'counter', () => UPSTREAM_ERRORS.map((kind, i) => ({ labels: { kind }, value: this.#upstreamErrors[i]! })))
+    this.#add('gatehouse_reloads_total', 'Configuration reloads (SIGHUP or file watch), by result.', 'counter', () => RELOAD_RESULTS.map((result, i) => ({ labels: { result }, value: this.#reloads[i]! })))
     this.#add('gatehouse_backchannel_logouts_total', 'Accepted back-channel logout tokens.', 'counter', () => [{ labels: {}, value: this.#backchannelLogouts }])
   }
 
@@ -176,7 +184,14 @@ export class Metrics {
   }
 
   /** The series of a configured route, by its index. */
-  route (index: number): RouteMetrics { return this.#routes[index]! }
+  route (index: number): RouteMetrics { return this.#routeList[index]! }
+  /** The series of a route by its label, created (at zero) the first time: routes added by a reload. */
+  routeNamed (label: string): RouteMetrics {
+    let r = this.#routes.get(label)
+    if (r === undefined) { r = new RouteMetrics(label); this.#routes.set(label, r) }
+    return r
+  }
+  reload (result: ReloadResult): void { this.#reloads[RELOAD_RESULTS.indexOf(result)]!++ }
   /** The series of one of the gateway's own endpoints (or `none`). */
   endpoint (label: EndpointLabel): RouteMetrics { return this.#endpoints.get(label)! }
 

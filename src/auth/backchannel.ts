@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Gateway } from '../context.js'
+import type { Gateway, GatewayRef } from '../context.js'
 import { markGatewayResponse } from '../pages.js'
 import { LOGOUT_TOKEN_MAX_AGE_MS, peekIssuer, verifyLogoutToken } from './logout-token.js'
 import type { OidcProvider } from './oidc.js'
@@ -62,6 +62,6 @@ async function backchannelLogout (gw: Gateway, request: FastifyRequest, reply: F
   return markGatewayResponse(reply, 'backchannel-logout').code(200).send()
 }
 
-export function registerBackchannelLogout (gw: Gateway, app: FastifyInstance): void {
-  app.post(BACKCHANNEL_LOGOUT_PATH, async (request, reply) => backchannelLogout(gw, request, reply))
+export function registerBackchannelLogout (ref: GatewayRef, app: FastifyInstance): void {
+  app.post(BACKCHANNEL_LOGOUT_PATH, async (request, reply) => backchannelLogout(ref.current, request, reply))
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Gateway } from '../context.js'
+import type { Gateway, GatewayRef } from '../context.js'
 import { GatewayError, LoginError } from '../errors.js'
 import { markGatewayResponse, sendFragmentPage } from '../pages.js'
 import { splitCookieHeader } from '../session/cookies.js'
@@ -131,9 +131,18 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
     .redirect(login.rd, 303)
 }
 
-export function registerCallback (gw: Gateway, app: FastifyInstance): void {
-  // The fragment page is served only when a provider needs it.
-  const fragmentPage = [...gw.providers.values()].some((p) => p.cfg.responseMode === 'fragment')
-  app.get('/.gatehouse/callback', async (request, reply) => callback(gw, request, reply, fragmentPage))
-  app.post('/.gatehouse/callback', async (request, reply) => callback(gw, request, reply, fragmentPage))
+/** The fragment page is served only when a provider of this config needs it (computed once per context). */
+const fragmentPages = new WeakMap<Gateway, boolean>()
+function servesFragmentPage (gw: Gateway): boolean {
+  let v = fragmentPages.get(gw)
+  if (v === undefined) {
+    v = [...gw.providers.values()].some((p) => p.cfg.responseMode === 'fragment')
+    fragmentPages.set(gw, v)
+  }
+  return v
+}
+
+export function registerCallback (ref: GatewayRef, app: FastifyInstance): void {
+  app.get('/.gatehouse/callback', async (request, reply) => { const gw = ref.current; return callback(gw, request, reply, servesFragmentPage(gw)) })
+  app.post('/.gatehouse/callback', async (request, reply) => { const gw = ref.current; return callback(gw, request, reply, servesFragmentPage(gw)) })
 }

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Gateway } from '../context.js'
+import type { Gateway, GatewayRef } from '../context.js'
 import { GatewayError } from '../errors.js'
 import { sendErrorPage, markGatewayResponse } from '../pages.js'
 import { splitCookieHeader } from '../session/cookies.js'
@@ -116,8 +116,9 @@ export function pickProvider (gw: Gateway, id: unknown): OidcProvider | undefine
   return typeof id === 'string' ? gw.providers.get(id) : undefined
 }
 
-export function registerLogin (gw: Gateway, app: import('fastify').FastifyInstance): void {
+export function registerLogin (ref: GatewayRef, app: import('fastify').FastifyInstance): void {
   app.get('/.gatehouse/login', async (request, reply) => {
+    const gw = ref.current
     const q = request.query as Record<string, unknown>
     const rd = safeReturnTo(q.rd)
     const provider = pickProvider(gw, q.provider)

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Gateway } from '../context.js'
+import type { Gateway, GatewayRef } from '../context.js'
 import { markGatewayResponse } from '../pages.js'
 import { clearCookies, splitCookieHeader } from '../session/cookies.js'
 import type { Session } from '../session/session.js'
@@ -70,8 +70,8 @@ async function userinfo (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   return reply.send({ ...session.claims, sub: session.sub })
 }
 
-export function registerLogout (gw: Gateway, app: FastifyInstance): void {
-  app.get('/.gatehouse/logout', async (request, reply) => logout(gw, request, reply))
-  app.post('/.gatehouse/logout', async (request, reply) => logout(gw, request, reply))
-  app.get('/.gatehouse/userinfo', async (request, reply) => userinfo(gw, request, reply))
+export function registerLogout (ref: GatewayRef, app: FastifyInstance): void {
+  app.get('/.gatehouse/logout', async (request, reply) => logout(ref.current, request, reply))
+  app.post('/.gatehouse/logout', async (request, reply) => logout(ref.current, request, reply))
+  app.get('/.gatehouse/userinfo', async (request, reply) => userinfo(ref.current, request, reply))
 }

@@ -1,7 +1,7 @@
 import { section, type Checker } from './fields.js'
 import { providers, yieldsAccessToken } from './sections/providers.js'
 import { routes, type RouteDraft } from './sections/routes.js'
-import { limits, log, upstream, workers } from './sections/runtime.js'
+import { limits, log, reload, shutdownGrace, upstream, workers } from './sections/runtime.js'
 import { admin, listen, loginRedirect, publicUrl, trustProxy } from './sections/server.js'
 import { session } from './sections/session.js'
 import type { Config, ListenAddress, ProviderConfig, RouteConfig } from './types.js'
@@ -25,6 +25,8 @@ export const configFile = section({
   providers,
   session,
   routes,
+  shutdownGrace,
+  reload,
 }, {
   description: 'Gatehouse configuration',
   build (v, c): Config | undefined {
@@ -62,6 +64,8 @@ export const configFile = section({
       providers: v.providers,
       session: v.session,
       routes,
+      shutdownGrace: v.shutdownGrace,
+      reload: v.reload,
     }
   },
 })

@@ -130,4 +130,8 @@ export interface Config {
   readonly providers: readonly ProviderConfig[]
   readonly session: SessionConfig
   readonly routes: readonly RouteConfig[]
+  /** SIGTERM/SIGINT: how long the proxy keeps serving (in-flight and new requests) before it exits, ms. */
+  readonly shutdownGrace: number
+  /** `reload.watch`: reload when the file (or a secret file it names) changes, as SIGHUP does. */
+  readonly reload: { readonly watch: boolean }
 }

@@ -38,6 +38,20 @@ export class UpstreamPools {
     return p
   }
 
+  /** Origins with a pool. */
+  origins (): string[] { return [...this.#pools.keys()] }
+
+  /**
+   * Takes an origin's pool out (a reload removed its last route) and returns
+   * it for the caller to close later: requests that already hold it finish,
+   * and a route that brings the origin back gets a fresh pool.
+   */
+  detach (origin: string): Pool | undefined {
+    const p = this.#pools.get(origin)
+    this.#pools.delete(origin)
+    return p
+  }
+
   async close (): Promise<void> {
     await Promise.allSettled([...this.#pools.values()].map(async (p) => p.close()))
     this.#pools.clear()

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { CompiledRoute, Gateway } from '../context.js'
+import type { CompiledRoute, Gateway, GatewayRef } from '../context.js'
 import type { Decision } from '../metrics.js'
 import { startLogin } from '../auth/login.js'
 import { isTokenExpired, needsRefresh, needsRenewal } from '../auth/refresh.js'
@@ -300,7 +300,7 @@ function hasRequestHooks (app: FastifyInstance): boolean {
  * covers every spelling of /.gatehouse/), unusual methods, and every
  * request handle() steps aside for.
  */
-export function fastPath (gw: Gateway): (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void) => void {
+export function fastPath (ref: GatewayRef): (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void) => void {
   return (req, res, fastify) => {
     const url = req.url
     const c = url === undefined ? 0 : url.charCodeAt(1)
@@ -308,7 +308,8 @@ export function fastPath (gw: Gateway): (req: IncomingMessage, res: ServerRespon
       fastify(req, res)
       return
     }
-    handle(gw, req, res, undefined).then((r) => { if (r === TO_FASTIFY) fastify(req, res) }, () => {
+    // The context in force when the request arrived (a reload swaps ref.current).
+    handle(ref.current, req, res, undefined).then((r) => { if (r === TO_FASTIFY) fastify(req, res) }, () => {
       // A bug on the fast path: Fastify runs the request again and answers (500 page, logged).
       if (!res.headersSent) fastify(req, res)
       else res.destroy()
@@ -322,11 +323,11 @@ export function fastPath (gw: Gateway): (req: IncomingMessage, res: ServerRespon
  * `enableFastPath` is called once Fastify is ready when no request hook
  * applies to the route (a hook must never be skipped).
  */
-export async function proxyPlugin (app: FastifyInstance, opts: { gw: Gateway, enableFastPath?: (ok: boolean) => void }): Promise<void> {
+export async function proxyPlugin (app: FastifyInstance, opts: { ref: GatewayRef, enableFastPath?: (ok: boolean) => void }): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const r = await handle(opts.gw, request.raw, reply.raw, { request, reply })
+    const r = await handle(opts.ref.current, request.raw, reply.raw, { request, reply })
     return r === TO_FASTIFY ? undefined : r
   }
   app.all('/', handler)

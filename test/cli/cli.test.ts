@@ -100,7 +100,7 @@ t.test('schema prints a JSON Schema of the file', async (t) => {
   const schema = JSON.parse(r.stdout) as { $schema: string, additionalProperties: boolean, properties: Record<string, unknown> }
   t.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema')
   t.equal(schema.additionalProperties, false)
-  t.same(Object.keys(schema.properties), ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'limits', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes'])
+  t.same(Object.keys(schema.properties), ['listen', 'publicUrl', 'trustProxy', 'admin', 'log', 'limits', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes', 'shutdownGrace', 'reload'])
   t.equal(run(['schema', 'extra']).status, 1, 'no stray arguments')
 })
 
@@ -173,6 +173,7 @@ t.test('run: serves, then drains in-flight requests on SIGTERM and exits 0', asy
   const cfg = file('run.yaml', `
 listen: 127.0.0.1:${port}
 publicUrl: http://127.0.0.1:${port}
+shutdownGrace: 1s
 log:
   level: warn
 providers:

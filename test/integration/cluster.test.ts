@@ -54,6 +54,7 @@ t.test('workers: 2 — one port, both workers serve, logout reaches every worker
 listen: 127.0.0.1:${port}
 publicUrl: ${publicUrl}
 workers: 2
+shutdownGrace: 2s
 log: { level: warn }
 admin: { listen: 127.0.0.1:${adminPort} }
 providers:

@@ -36,3 +36,12 @@ export const workers = custom(
   // `auto`: one worker per CPU the process may use.
   (c: Checker, v: unknown, path: string): number => v === 'auto' ? availableParallelism() : workerCount.read(c, v, path),
 )
+
+export const shutdownGrace = duration({ def: '10s', description: 'SIGTERM/SIGINT: how long the proxy keeps serving in-flight and new requests (readiness already failing) before it exits' })
+
+export const reload = section({
+  watch: flag({ def: false, description: 'reload when the file, or a secret file it names, changes (as SIGHUP does); for ConfigMap updates' }),
+}, {
+  description: 'configuration reloads',
+  build: (v) => ({ watch: v.watch }),
+})

@@ -42,6 +42,7 @@ const base = (): Obj => ({
   providers: [{ issuer: 'https://id.example.com/', clientId: 'c', clientSecret: 'provider-issued-secret' }],
   session: { secret: 'schema-test-session-secret-0123456789abcdef', redis: { url: 'redis://127.0.0.1:6379' }, memory: {} },
   routes: [{ upstream: 'http://127.0.0.1:3000', allow: {} }],
+  reload: {},
 })
 
 /** Sets `value` at a validate-style path (`providers[0].issuer`) in a copy of `obj`. */
