@@ -1,6 +1,6 @@
 import { errorStatus } from './errors/catalog.js'
 
-export { ERROR_CODES, ERROR_FAMILIES, errorEntry, errorStatus, type ErrorEntry } from './errors/catalog.js'
+export { ERROR_CODES, ERROR_FAMILIES, UPSTREAM_FAILURE_CODES, errorEntry, errorStatus, type ErrorEntry } from './errors/catalog.js'
 
 interface ErrorOptions { cause?: unknown }
 

@@ -44,6 +44,11 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_UNKNOWN_PROVIDER: { status: 400, title: 'Unknown identity provider', message: 'The sign-in link names an identity provider this gateway does not know.' },
   GH_CONFIG_INVALID: { status: 500, title: 'Invalid configuration', message: 'The gateway configuration is invalid.' },
 
+  // The application (upstream) failed. The x-gatehouse-response mark of these
+  // pages stays the failure kind (`unreachable`, `timeout`): UPSTREAM_FAILURE_CODES.
+  GH_UPSTREAM_UNREACHABLE: { status: 502, title: 'Application unreachable', message: 'The application is not reachable right now.' },
+  GH_UPSTREAM_TIMEOUT: { status: 504, title: 'Application timeout', message: 'The application did not answer in time.' },
+
   // Sessions.
   GH_SESSION_STORE_UNAVAILABLE: { status: 503, title: 'Temporarily unavailable', message: 'A service Gatehouse depends on is unavailable. Please retry shortly.' },
   // 500, not 502: the provider answered correctly; it is the gateway's
@@ -140,6 +145,12 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_REFRESH_SESSION_ENDED: refresh,
   GH_REFRESH_INVALID_GRANT: refresh,
 } satisfies Record<string, ErrorEntry>)
+
+/** The catalog code of each upstream failure kind (proxy/forward.ts UpstreamFailure), logged with it. */
+export const UPSTREAM_FAILURE_CODES = Object.freeze({
+  unreachable: 'GH_UPSTREAM_UNREACHABLE',
+  timeout: 'GH_UPSTREAM_TIMEOUT',
+} as const)
 
 /** Families of codes built at run time: prefix → what every member shares. */
 export const ERROR_FAMILIES: Readonly<Record<string, ErrorEntry>> = Object.freeze({

@@ -5,6 +5,7 @@ import type { Decision } from '../metrics.js'
 import { startLogin } from '../auth/login.js'
 import { isTokenExpired, needsRefresh, needsRenewal } from '../auth/refresh.js'
 import { safeReturnTo } from '../auth/return-to.js'
+import { ERROR_CODES, UPSTREAM_FAILURE_CODES } from '../errors.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
 import { matchRoute } from '../routing/match.js'
@@ -266,9 +267,9 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
       gw.metrics.upstreamError(failure)
       if (failure === 'aborted' || res.destroyed) { res.destroy(); return }
       const id = requestId ?? gw.newRequestId()
-      ;(via?.request.log ?? gw.log).warn({ reqId: id, upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
-      const status = failure === 'timeout' ? 504 : 502
-      const body = status === 504 ? 'The application did not answer in time.' : 'The application is not reachable right now.'
+      const code = UPSTREAM_FAILURE_CODES[failure]
+      ;(via?.request.log ?? gw.log).warn({ reqId: id, upstream: route.upstream, failure: code, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
+      const { status, message: body } = ERROR_CODES[code]!
       const page = `<!doctype html><title>${status}</title><p>${body}</p><p>correlation id <code>${id}</code></p>`
       res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-gatehouse-response': failure, 'x-request-id': id, 'content-length': Buffer.byteLength(page), ...(setCookies !== undefined ? { 'set-cookie': setCookies } : {}) })
       res.end(page)
