@@ -1,7 +1,7 @@
 import t from 'tap'
 import {
   CHUNK_SIZE, MAX_CHUNKS, cookieNames, isGatehouseCookie, presentSessionCookies, readSessionValue, sessionSetCookies, splitCookieHeader,
-} from '../../src/session/cookies.js'
+} from '../../../src/session/cookies.js'
 
 const ser = (name: string, value: string, o: { maxAge?: number }): string => `${name}=${value}${o.maxAge !== undefined ? `; Max-Age=${o.maxAge}` : ''}`
 
