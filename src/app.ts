@@ -159,7 +159,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     // same page as every other refused path.
     frameworkErrors: (err: { code?: string }, request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
       const bad = err.code === 'FST_ERR_BAD_URL'
-      return sendErrorPage(reply, { status: 400, title: 'Bad request', message: bad ? 'The request path cannot be accepted: the path has an invalid percent-escape.' : 'The request cannot be accepted.', correlationId: request.id, code: bad ? 'GH_BAD_PATH' : 'GH_BAD_REQUEST' })
+      return sendErrorPage(reply, { ...(bad ? { message: 'The request path cannot be accepted: the path has an invalid percent-escape.' } : {}), correlationId: request.id, code: bad ? 'GH_BAD_PATH' : 'GH_BAD_REQUEST' })
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -217,20 +217,20 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       // A dependency is down (the session store): say so, and when to retry.
       request.log.warn({ code: err.code, err: err.message }, 'request failed')
       if (err.status === 503) reply.header('retry-after', '5')
-      return sendErrorPage(reply, { status: err.status, title: err.status === 503 ? 'Temporarily unavailable' : 'Request failed', message: err.expose ? err.message : err.status === 503 ? 'A service Gatehouse depends on is unavailable. Please retry shortly.' : 'Something went wrong in the gateway.', correlationId: request.id, code: err.code })
+      return sendErrorPage(reply, { status: err.status, ...(err.expose ? { message: err.message } : {}), correlationId: request.id, code: err.code })
     }
     // Client faults (bad URL, body too large, bad content type) keep their 4xx;
     // anything else is our bug: log it, show a correlation id, never a stack.
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
     if (status >= 500) request.log.error({ err }, 'unhandled error')
     else request.log.debug({ code: err.code, err: err.message }, 'bad request')
-    return sendErrorPage(reply, { status, title: status >= 500 ? 'Internal error' : 'Bad request', message: status >= 500 ? 'Something went wrong in the gateway.' : err.message, correlationId: request.id, code: err.code ?? 'GH_ERROR' })
+    return sendErrorPage(reply, { status, title: status >= 500 ? 'Internal error' : 'Bad request', ...(status < 500 ? { message: err.message } : {}), correlationId: request.id, code: err.code ?? 'GH_ERROR' })
   })
   registerLogin(ref, app)
   registerCallback(ref, app)
   registerLogout(ref, app)
   registerBackchannelLogout(ref, app)
-  const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => sendErrorPage(reply, { status: 404, title: 'Not found', message: 'No such Gatehouse endpoint.', correlationId: request.id, code: 'GH_NOT_FOUND' })
+  const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => sendErrorPage(reply, { correlationId: request.id, code: 'GH_NOT_FOUND' })
   // private_key_jwt: the public keys of the config in force (404 while no provider uses one).
   app.get('/.gatehouse/jwks', async (request, reply) => {
     const body = generation.jwks

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
+import { errorEntry } from './errors.js'
 
 /**
  * Pages Gatehouse renders itself: tiny, no third-party resources, and no
@@ -51,8 +52,28 @@ function sendPage (reply: FastifyReply, mark: string, status: number, csp: strin
     .send(html)
 }
 
-export function sendErrorPage (reply: FastifyReply, p: PageOptions): FastifyReply {
-  return sendPage(reply, p.code ?? String(p.status), p.status, PAGE_CSP, renderErrorPage(p))
+export interface ErrorPageOptions {
+  /** A catalog code (src/errors/catalog.ts), or another one (a Fastify `FST_*`) with `status` given. */
+  readonly code: string
+  readonly correlationId: string
+  /** Default: the catalog's. */
+  readonly status?: number
+  /** Default: the catalog's. */
+  readonly title?: string
+  /** The text the user may see; default: the catalog's. */
+  readonly message?: string
+  readonly retryHref?: string
+}
+
+/** An error page for `code`, with the status, title and message the catalog gives it unless told otherwise. */
+export function sendErrorPage (reply: FastifyReply, p: ErrorPageOptions): FastifyReply {
+  const entry = errorEntry(p.code)
+  const status = p.status ?? entry?.status ?? 500
+  const title = p.title ?? entry?.title ?? (status >= 500 ? 'Internal error' : 'Bad request')
+  const message = p.message ?? entry?.message ?? (status >= 500 ? 'Something went wrong in the gateway.' : 'The request cannot be accepted.')
+  return sendPage(reply, p.code, status, PAGE_CSP, renderErrorPage({
+    status, title, message, correlationId: p.correlationId, code: p.code, ...(p.retryHref !== undefined ? { retryHref: p.retryHref } : {}),
+  }))
 }
 
 /**

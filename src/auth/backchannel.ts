@@ -32,13 +32,13 @@ function providerFor (gw: Gateway, iss: string, aud: readonly string[]): OidcPro
 async function backchannelLogout (gw: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   reply.header('cache-control', 'no-store')
   const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  if (type !== 'application/x-www-form-urlencoded') return reject(request, reply, 'bad_content_type', 'expected an application/x-www-form-urlencoded body')
+  if (type !== 'application/x-www-form-urlencoded') return reject(request, reply, 'GH_BACKCHANNEL_BAD_CONTENT_TYPE', 'expected an application/x-www-form-urlencoded body')
   const token = (request.body as Record<string, unknown> | undefined)?.logout_token
-  if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) return reject(request, reply, 'missing_token', 'logout_token is required')
+  if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) return reject(request, reply, 'GH_BACKCHANNEL_MISSING_TOKEN', 'logout_token is required')
   const peek = peekIssuer(token)
-  if (peek === undefined) return reject(request, reply, 'malformed', 'logout_token is not a JWT')
+  if (peek === undefined) return reject(request, reply, 'GH_BACKCHANNEL_MALFORMED', 'logout_token is not a JWT')
   const provider = peek.iss !== undefined ? providerFor(gw, peek.iss, peek.aud) : undefined
-  if (provider === undefined) return reject(request, reply, 'unknown_issuer', 'the logout token is not from a provider and client this gateway knows')
+  if (provider === undefined) return reject(request, reply, 'GH_BACKCHANNEL_UNKNOWN_ISSUER', 'the logout token is not from a provider and client this gateway knows')
   const keys = provider.signingKeys
   const issuer = provider.issuer
   if (keys === undefined || issuer === undefined) {
@@ -55,7 +55,7 @@ async function backchannelLogout (gw: Gateway, request: FastifyRequest, reply: F
   }
   // Replay: a jti is accepted once per issuer for as long as a token could be valid.
   const fresh = await gw.sessions.revocations.once(`jti\n${issuer}\n${v.claims.jti}`, LOGOUT_TOKEN_MAX_AGE_MS + 2 * gw.config.session.clockSkew)
-  if (!fresh) return reject(request, reply, 'replayed', 'this logout token has already been used')
+  if (!fresh) return reject(request, reply, 'GH_BACKCHANNEL_REPLAYED', 'this logout token has already been used')
   const ended = await gw.sessions.endMatching({ provider: provider.id, ...(v.claims.sid !== undefined ? { sid: v.claims.sid } : {}), ...(v.claims.sub !== undefined ? { sub: v.claims.sub } : {}) }, now)
   gw.metrics.backchannelLogout()
   request.log.info({ provider: provider.id, sub: v.claims.sub, bySid: v.claims.sid !== undefined, ended }, 'back-channel logout')

@@ -18,10 +18,10 @@ export function sendLoginError (gw: Gateway, request: FastifyRequest, reply: Fas
   // The reason goes to the log; the page says only what the user can act on.
   request.log.warn({ code: e.code, status: e.status, err: e.message }, 'login failed')
   gw.metrics.login('failed')
+  // Title, and the message of an error whose own is not for users, from the catalog.
   return sendErrorPage(reply, {
     status: e.status,
-    title: e.status === 403 ? 'Access was not granted' : e.status >= 500 ? 'Sign-in is unavailable' : 'Sign-in failed',
-    message: e.expose ? e.message : e.status === 503 ? 'The identity provider could not be reached. Please try again in a moment.' : 'Sign-in could not be completed with the identity provider. If this keeps happening, give the administrator the correlation id below.',
+    ...(e.expose ? { message: e.message } : {}),
     correlationId: request.id,
     retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}`,
     code: e.code,
@@ -33,8 +33,6 @@ function sendRateLimited (gw: Gateway, request: FastifyRequest, reply: FastifyRe
   gw.metrics.login('rate_limited')
   request.log.info({ remoteAddress: clientAddress(request.raw, gw.config.trustProxy), retryAfter }, 'login rate limit reached')
   return sendErrorPage(reply.header('retry-after', String(retryAfter)), {
-    status: 429,
-    title: 'Too many sign-in attempts',
     message: `Too many sign-ins were started from your network address. Please wait ${retryAfter} second${retryAfter === 1 ? '' : 's'} and try again.`,
     correlationId: request.id,
     retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}`,
@@ -123,7 +121,7 @@ export function registerLogin (ref: GatewayRef, app: import('fastify').FastifyIn
     const rd = safeReturnTo(q.rd)
     const provider = pickProvider(gw, q.provider)
     if (provider === undefined) {
-      return sendErrorPage(reply, { status: 400, title: 'Unknown identity provider', message: 'The sign-in link names an identity provider this gateway does not know.', correlationId: request.id, code: 'GH_UNKNOWN_PROVIDER', retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}` })
+      return sendErrorPage(reply, { correlationId: request.id, code: 'GH_UNKNOWN_PROVIDER', retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}` })
     }
     const limited = await loginRateLimitedUnlessSignedIn(gw, request, reply, 'start', rd)
     if (limited !== undefined) return limited

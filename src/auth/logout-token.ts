@@ -34,7 +34,7 @@ export interface LogoutClaims {
 
 export type LogoutTokenResult =
   | { readonly ok: true, readonly claims: LogoutClaims }
-  /** `unavailable`: the keys could not be fetched (our problem, not the token's). */
+  /** `code`: a GH_BACKCHANNEL_* catalog code. `unavailable`: the keys could not be fetched (our problem, not the token's). */
   | { readonly ok: false, readonly code: string, readonly reason: string, readonly unavailable?: boolean }
 
 const fail = (code: string, reason: string): LogoutTokenResult => ({ ok: false, code, reason })
@@ -49,37 +49,37 @@ export function peekIssuer (token: string): { iss?: string, aud: string[] } | un
 
 /** Checks on the verified payload, in the order section 2.6 lists them. */
 const CLAIM_CHECKS: readonly ((p: JWTPayload) => LogoutTokenResult | undefined)[] = [
-  (p) => typeof p.jti === 'string' && p.jti !== '' ? undefined : fail('missing_jti', 'the logout token has no jti'),
+  (p) => typeof p.jti === 'string' && p.jti !== '' ? undefined : fail('GH_BACKCHANNEL_MISSING_JTI', 'the logout token has no jti'),
   (p) => {
     const ev = p.events
     const ok = ev !== null && typeof ev === 'object' && !Array.isArray(ev) &&
       Object.hasOwn(ev, BACKCHANNEL_LOGOUT_EVENT) && typeof (ev as Record<string, unknown>)[BACKCHANNEL_LOGOUT_EVENT] === 'object' &&
       (ev as Record<string, unknown>)[BACKCHANNEL_LOGOUT_EVENT] !== null
-    return ok ? undefined : fail('bad_events', 'the logout token has no back-channel logout event')
+    return ok ? undefined : fail('GH_BACKCHANNEL_BAD_EVENTS', 'the logout token has no back-channel logout event')
   },
   // A nonce would make it indistinguishable from an ID token: forbidden.
-  (p) => p.nonce === undefined ? undefined : fail('has_nonce', 'a logout token must not contain a nonce'),
+  (p) => p.nonce === undefined ? undefined : fail('GH_BACKCHANNEL_HAS_NONCE', 'a logout token must not contain a nonce'),
   (p) => (typeof p.sid === 'string' && p.sid !== '') || (typeof p.sub === 'string' && p.sub !== '')
     ? undefined
-    : fail('missing_sid_and_sub', 'the logout token names neither a session (sid) nor a subject (sub)'),
-  (p) => p.sid === undefined || typeof p.sid === 'string' ? undefined : fail('bad_sid', 'sid must be a string'),
-  (p) => p.sub === undefined || typeof p.sub === 'string' ? undefined : fail('bad_sub', 'sub must be a string'),
+    : fail('GH_BACKCHANNEL_MISSING_SID_AND_SUB', 'the logout token names neither a session (sid) nor a subject (sub)'),
+  (p) => p.sid === undefined || typeof p.sid === 'string' ? undefined : fail('GH_BACKCHANNEL_BAD_SID', 'sid must be a string'),
+  (p) => p.sub === undefined || typeof p.sub === 'string' ? undefined : fail('GH_BACKCHANNEL_BAD_SUB', 'sub must be a string'),
 ]
 
 function joseFailure (err: unknown): LogoutTokenResult {
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     const claim = err.claim
-    return fail(`bad_${claim}`, `the logout token's ${claim} claim is not acceptable (${err.reason})`)
+    return fail(`GH_BACKCHANNEL_BAD_${/^[a-z0-9_]{1,64}$/i.test(claim) ? claim.toUpperCase() : 'CLAIM'}`, `the logout token's ${claim} claim is not acceptable (${err.reason})`)
   }
-  if (err instanceof joseErrors.JWTExpired) return fail('expired', `the logout token has expired (${err.claim})`)
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return fail('bad_signature', 'the logout token signature does not verify')
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return fail('unknown_key', 'no key of the provider matches the logout token')
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return fail('bad_alg', 'the logout token is signed with an algorithm that is not accepted')
+  if (err instanceof joseErrors.JWTExpired) return fail('GH_BACKCHANNEL_EXPIRED', `the logout token has expired (${err.claim})`)
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return fail('GH_BACKCHANNEL_BAD_SIGNATURE', 'the logout token signature does not verify')
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return fail('GH_BACKCHANNEL_UNKNOWN_KEY', 'no key of the provider matches the logout token')
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return fail('GH_BACKCHANNEL_BAD_ALG', 'the logout token is signed with an algorithm that is not accepted')
   if (err instanceof joseErrors.JWKSTimeout || err instanceof TypeError || err instanceof joseErrors.JWKSInvalid) {
-    return { ok: false, code: 'keys_unavailable', reason: 'the provider keys could not be fetched', unavailable: true }
+    return { ok: false, code: 'GH_BACKCHANNEL_KEYS_UNAVAILABLE', reason: 'the provider keys could not be fetched', unavailable: true }
   }
-  if (err instanceof joseErrors.JOSEError) return fail('malformed', `the logout token is not a valid JWT (${err.code})`)
-  return fail('malformed', 'the logout token is not a valid JWT')
+  if (err instanceof joseErrors.JOSEError) return fail('GH_BACKCHANNEL_MALFORMED', `the logout token is not a valid JWT (${err.code})`)
+  return fail('GH_BACKCHANNEL_MALFORMED', 'the logout token is not a valid JWT')
 }
 
 /**

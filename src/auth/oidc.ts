@@ -683,7 +683,7 @@ export class OidcProvider {
         // later has not ended anything; every other refusal (invalid_grant
         // above all: expired, revoked or already-rotated token) has.
         if (err.error === 'temporarily_unavailable' || err.status === 429) return { kind: 'unavailable', error: new ProviderUnavailableError(`the identity provider asked to retry the refresh later (${err.error})`, { cause: err }) }
-        return { kind: 'ended', reason: err.error }
+        return { kind: 'ended', reason: `GH_REFRESH_${codePart(err.error)}` }
       }
       const e = classifyProviderError(err, 'refresh')
       return e.status >= 500 ? { kind: 'unavailable', error: e } : { kind: 'ended', reason: e.code }

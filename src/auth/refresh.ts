@@ -8,6 +8,7 @@ import type { OidcProvider, RefreshResult } from './oidc.js'
 
 export type RefreshOutcome =
   | { readonly kind: 'refreshed', readonly session: Session }
+  /** `reason`: a catalog code (GH_REFRESH_*, or the GH_LOGIN_* of a refreshed token that failed a check). */
   | { readonly kind: 'ended', readonly reason: string }
   | { readonly kind: 'unavailable', readonly error: GatewayError }
 
@@ -126,7 +127,7 @@ export class Refresher {
 
   refresh (session: Session, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
     const rt = session.refreshToken
-    if (rt === undefined) return Promise.resolve({ kind: 'ended', reason: 'no_refresh_token' })
+    if (rt === undefined) return Promise.resolve({ kind: 'ended', reason: 'GH_REFRESH_NO_REFRESH_TOKEN' })
     const key = sha256(`${session.id}\n${rt}`)
     const recent = this.#recent.get(key)
     if (recent !== undefined) {
@@ -155,7 +156,7 @@ export class Refresher {
     const store = this.#store!
     try {
       return await store.withRefreshLock!(session, async (current) => {
-        if (current === null) return { kind: 'ended', reason: 'session_ended' }
+        if (current === null) return { kind: 'ended', reason: 'GH_REFRESH_SESSION_ENDED' }
         const changed = current.refreshToken !== session.refreshToken || current.accessToken !== session.accessToken
         if (changed && !this.#due(current, now)) {
           // Another replica refreshed while we waited for the lock.
@@ -163,7 +164,7 @@ export class Refresher {
           return { kind: 'refreshed', session: current }
         }
         const rt = current.refreshToken
-        if (rt === undefined) return { kind: 'ended', reason: 'no_refresh_token' }
+        if (rt === undefined) return { kind: 'ended', reason: 'GH_REFRESH_NO_REFRESH_TOKEN' }
         const outcome = await this.#run(current, rt, provider, now)
         // Persist before the lock is released, so the next holder sees it.
         if (outcome.kind === 'refreshed') await store.save(outcome.session, now, false)

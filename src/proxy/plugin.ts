@@ -5,6 +5,7 @@ import type { Decision } from '../metrics.js'
 import { startLogin } from '../auth/login.js'
 import { isTokenExpired, needsRefresh, needsRenewal } from '../auth/refresh.js'
 import { safeReturnTo } from '../auth/return-to.js'
+import { ERROR_CODES, UPSTREAM_FAILURE_CODES } from '../errors.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
 import { matchRoute } from '../routing/match.js'
@@ -137,13 +138,13 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
     if (via === undefined) return TO_FASTIFY
     gw.metrics.outcome('bad_request')
     via.request.log.info({ reason: norm.ok ? 'resolves to a gateway endpoint' : norm.reason }, 'request path refused')
-    return sendErrorPage(via.reply, { status: 400, title: 'Bad request', message: `The request path cannot be accepted: ${norm.ok ? 'it resolves to a Gatehouse endpoint' : norm.reason}.`, correlationId: via.request.id, code: 'GH_BAD_PATH' })
+    return sendErrorPage(via.reply, { message: `The request path cannot be accepted: ${norm.ok ? 'it resolves to a Gatehouse endpoint' : norm.reason}.`, correlationId: via.request.id, code: 'GH_BAD_PATH' })
   }
   const route = norm.route
   if (route === undefined) {
     if (via === undefined) return TO_FASTIFY
     gw.metrics.outcome('no_route')
-    return sendErrorPage(via.reply, { status: 404, title: 'Not found', message: 'No route is configured for this address.', correlationId: via.request.id, code: 'GH_NO_ROUTE' })
+    return sendErrorPage(via.reply, { correlationId: via.request.id, code: 'GH_NO_ROUTE' })
   }
   // Set again when Fastify runs a request the fast path stepped aside for: same values.
   const rec = recordOf(raw)
@@ -198,7 +199,7 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
           request.log.warn({ code: outcome.error.code }, 'token refresh failed; provider unavailable')
           note(gw, rec, 'error:provider_unavailable')
           gw.metrics.outcome('provider_unavailable')
-          return sendErrorPage(reply.header('retry-after', '5'), { status: 503, title: 'Sign-in service unavailable', message: 'Your session needs renewing and the identity provider cannot be reached. Please retry shortly.', correlationId: request.id, code: outcome.error.code })
+          return sendErrorPage(reply.header('retry-after', '5'), { status: 503, message: 'Your session needs renewing and the identity provider cannot be reached. Please retry shortly.', correlationId: request.id, code: outcome.error.code })
         }
         session = null
         setCookies = gw.sessions.clear(split.ours)
@@ -220,7 +221,7 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
         if (rec !== undefined) rec.detail = decision.reason
         gw.metrics.outcome('forbidden')
         if (dirty) via.reply.header('set-cookie', await gw.sessions.write(session, split.ours, now))
-        return sendErrorPage(via.reply, { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.', correlationId: via.request.id, code: 'GH_FORBIDDEN' })
+        return sendErrorPage(via.reply, { correlationId: via.request.id, code: 'GH_FORBIDDEN' })
       }
       if (dirty || needsTouch(session, now, gw.config.session)) {
         if (via === undefined) return TO_FASTIFY
@@ -266,9 +267,9 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
       gw.metrics.upstreamError(failure)
       if (failure === 'aborted' || res.destroyed) { res.destroy(); return }
       const id = requestId ?? gw.newRequestId()
-      ;(via?.request.log ?? gw.log).warn({ reqId: id, upstream: route.upstream, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
-      const status = failure === 'timeout' ? 504 : 502
-      const body = status === 504 ? 'The application did not answer in time.' : 'The application is not reachable right now.'
+      const code = UPSTREAM_FAILURE_CODES[failure]
+      ;(via?.request.log ?? gw.log).warn({ reqId: id, upstream: route.upstream, failure: code, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
+      const { status, message: body } = ERROR_CODES[code]!
       const page = `<!doctype html><title>${status}</title><p>${body}</p><p>correlation id <code>${id}</code></p>`
       res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-gatehouse-response': failure, 'x-request-id': id, 'content-length': Buffer.byteLength(page), ...(setCookies !== undefined ? { 'set-cookie': setCookies } : {}) })
       res.end(page)

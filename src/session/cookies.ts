@@ -10,6 +10,7 @@
  * - Login state: `<loginPrefix><name>.login.<id>`, one per pending login,
  *   removed from every request before it is forwarded.
  */
+import { SessionTooLargeError } from '../errors.js'
 
 export const CHUNK_SIZE = 3800
 export const MAX_CHUNKS = 16
@@ -125,7 +126,7 @@ export function sessionSetCookies (names: CookieNames, sealed: string, opts: Coo
     used.add(names.session)
   } else {
     const count = Math.ceil(sealed.length / CHUNK_SIZE)
-    if (count > MAX_CHUNKS) throw new RangeError(`session too large for ${MAX_CHUNKS} cookie chunks (${sealed.length} bytes)`)
+    if (count > MAX_CHUNKS) throw new SessionTooLargeError(`session too large for ${MAX_CHUNKS} cookie chunks (${sealed.length} bytes)`)
     for (let i = 0; i < count; i++) {
       const name = `${names.session}.${i + 1}`
       out.push(serialize(name, sealed.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE), opts))

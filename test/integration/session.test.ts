@@ -129,3 +129,18 @@ t.test('logout ends the session for every copy of the cookie and goes to the pro
   const ui = await request(`${s.url}/.gatehouse/userinfo`)
   t.equal(ui.status, 401)
 })
+
+t.test('a login whose session cannot fit in the cookie chunks is GH_SESSION_TOO_LARGE, not a provider error', async (t) => {
+  // Far beyond MAX_CHUNKS × CHUNK_SIZE once in the ID token and the claims.
+  const bio = Array.from({ length: 8000 }, (_, i) => `word${i}`).join(' ')
+  const s = await startStack(t, { idp: { users: { alice: { email: 'alice@example.com', groups: ['admins'], name: 'Alice', bio } }, configure: (c) => { c.claims.profile.push('bio') } } })
+  const b = s.browser()
+  const res = await b.login(`${s.url}/`)
+  t.equal(res.status, 500)
+  t.equal(res.headers['x-gatehouse-response'], 'GH_SESSION_TOO_LARGE')
+  t.match(res.text, /GH_SESSION_TOO_LARGE/)
+  t.notMatch(res.text, /word1 /, 'the page does not echo the claims')
+  t.match(res.url, /\/\.gatehouse\/callback/, 'refused at the callback')
+  const names = (await b.jar.getCookies(`${s.url}/`)).map((c) => c.key)
+  t.notOk(names.some((n) => n === 'gatehouse' || n.startsWith('gatehouse.') && /\.\d+$/.test(n)), `no session cookie: ${names.join(', ')}`)
+})

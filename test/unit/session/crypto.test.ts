@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Sealer, randomAlphanumeric, randomToken, safeEqual } from '../../src/session/crypto.js'
+import { Sealer, randomAlphanumeric, randomToken, safeEqual } from '../../../src/session/crypto.js'
 
 const A = 'a-secret-of-at-least-thirty-two-characters-1'
 const B = 'b-secret-of-at-least-thirty-two-characters-2'
