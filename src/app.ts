@@ -17,7 +17,8 @@ import { Metrics } from './metrics.js'
 import { Observer, recordOf } from './observe.js'
 import { queryRedactor } from './redact.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
-import { fastPath, proxyPlugin, requestHost } from './proxy/plugin.js'
+import { requestHost } from './pipeline/facts.js'
+import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
 import { restartChanges, type ReloadResult } from './reload.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
@@ -132,8 +133,10 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const newFastRequestId = (): string => `${bootId}_${(++fastSeq).toString(36)}`
   // Metrics and the access log see every request on the proxy listener (set once the logger exists).
   let observer: Observer | undefined
-  // The proxy fast path (see proxy/plugin.ts), installed once Fastify is ready.
-  let fast: ReturnType<typeof fastPath> | undefined
+  // The proxy entry decides requests in the server's listener (see proxy/plugin.ts) once Fastify is ready, until it closes.
+  let serving = false
+  let direct = false
+  let listener: ReturnType<typeof proxyListener> | undefined
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
@@ -146,7 +149,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
       const server = createServer({ maxHeaderSize: 96 * 1024 }, (req, res) => {
         observer?.begin(req, res)
-        if (fast !== undefined) fast(req, res, fastify)
+        if (listener !== undefined) listener(req, res, fastify)
         else fastify(req, res)
       })
       // What Fastify sets on a server it makes itself.
@@ -165,7 +168,13 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     forceCloseConnections: 'idle',
   } as FastifyHttpOptions<Server>) as unknown as FastifyInstance
   // Closing: every request goes through Fastify again, which answers 503.
-  app.addHook('preClose', async () => { fast = undefined })
+  app.addHook('onReady', async () => {
+    // Request logging and request hooks want every request to pass through Fastify (it is still decided once).
+    direct = !config.log.requests && !hasRequestHooks(app)
+    app.log.debug({ direct }, 'proxy listener forwards directly')
+    serving = true
+  })
+  app.addHook('preClose', async () => { serving = false })
   await app.register(fastifyCookie, { hook: false })
   const serialize: SerializeCookie = (name: string, value: string, options: CookieOptions) => app.serializeCookie(name, value, options)
 
@@ -237,14 +246,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     return body === undefined ? notFound(request, reply) : markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body)
   })
   app.all('/.gatehouse/*', async (request, reply) => notFound(request, reply))
-  await app.register(proxyPlugin, {
-    ref,
-    enableFastPath: (ok: boolean) => {
-      // Request logging wants every request to pass through Fastify.
-      fast = ok && !config.log.requests ? fastPath(ref) : undefined
-      log.debug({ fastPath: fast !== undefined }, 'proxy fast path')
-    },
-  })
+  await app.register(proxyPlugin, { ref })
+  listener = proxyListener(ref, { ready: () => serving, direct: () => direct })
 
   let draining = false
   let stopDraining: (() => void) | undefined

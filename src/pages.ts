@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { errorEntry } from './errors.js'
 
@@ -41,15 +42,20 @@ export function markGatewayResponse (reply: FastifyReply, code: string): Fastify
     .header('x-request-id', reply.request.id)
 }
 
-/** Sends one of Gatehouse's own HTML pages with its CSP; never cached, never leaking a Referer. */
+/** The headers of every HTML page Gatehouse renders, besides its mark and request id: its CSP, never cached, never leaking a Referer. */
+function pageHeaders (csp: string): Readonly<Record<string, string>> {
+  return {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-security-policy': csp,
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+  }
+}
+
+/** Sends one of Gatehouse's own HTML pages. */
 function sendPage (reply: FastifyReply, mark: string, status: number, csp: string, html: string): FastifyReply {
-  return markGatewayResponse(reply, mark)
-    .code(status)
-    .header('content-type', 'text/html; charset=utf-8')
-    .header('content-security-policy', csp)
-    .header('referrer-policy', 'no-referrer')
-    .header('x-content-type-options', 'nosniff')
-    .send(html)
+  return markGatewayResponse(reply, mark).code(status).headers(pageHeaders(csp)).send(html)
 }
 
 export interface ErrorPageOptions {
@@ -65,15 +71,40 @@ export interface ErrorPageOptions {
   readonly retryHref?: string
 }
 
-/** An error page for `code`, with the status, title and message the catalog gives it unless told otherwise. */
-export function sendErrorPage (reply: FastifyReply, p: ErrorPageOptions): FastifyReply {
+/** The status and HTML of the error page for `code`, with the status, title and message the catalog gives it unless told otherwise. */
+function errorPage (p: ErrorPageOptions): { status: number, html: string } {
   const entry = errorEntry(p.code)
   const status = p.status ?? entry?.status ?? 500
   const title = p.title ?? entry?.title ?? (status >= 500 ? 'Internal error' : 'Bad request')
   const message = p.message ?? entry?.message ?? (status >= 500 ? 'Something went wrong in the gateway.' : 'The request cannot be accepted.')
-  return sendPage(reply, p.code, status, PAGE_CSP, renderErrorPage({
-    status, title, message, correlationId: p.correlationId, code: p.code, ...(p.retryHref !== undefined ? { retryHref: p.retryHref } : {}),
-  }))
+  return {
+    status,
+    html: renderErrorPage({ status, title, message, correlationId: p.correlationId, code: p.code, ...(p.retryHref !== undefined ? { retryHref: p.retryHref } : {}) }),
+  }
+}
+
+/** Sends the error page for `code` through Fastify. */
+export function sendErrorPage (reply: FastifyReply, p: ErrorPageOptions): FastifyReply {
+  const { status, html } = errorPage(p)
+  return sendPage(reply, p.code, status, PAGE_CSP, html)
+}
+
+/**
+ * Writes the error page for `code` straight to a Node response (a request
+ * Gatehouse already forwards without Fastify, whose upstream failed): the same
+ * page and headers as sendErrorPage, marked with `mark`.
+ */
+export function writeErrorPage (res: ServerResponse, p: ErrorPageOptions & { readonly mark: string, readonly setCookies?: readonly string[] | undefined }): void {
+  const { status, html } = errorPage(p)
+  const headers: OutgoingHttpHeaders = {
+    ...pageHeaders(PAGE_CSP),
+    'x-gatehouse-response': p.mark,
+    'x-request-id': p.correlationId,
+    'content-length': Buffer.byteLength(html),
+  }
+  if (p.setCookies !== undefined) headers['set-cookie'] = [...p.setCookies]
+  res.writeHead(status, headers)
+  res.end(html)
 }
 
 /**

@@ -1,0 +1,98 @@
+import type { IncomingMessage } from 'node:http'
+import type { Gateway } from '../context.js'
+import type { Decision, Outcome } from '../metrics.js'
+import type { ReadResult } from '../session/manager.js'
+import { splitCookieHeader } from '../session/cookies.js'
+import { recordOf, type RequestRecord } from '../observe.js'
+import { afterRefresh, decide, resolve, type Action, type LogLine } from './decide.js'
+import { requestFacts, type RequestFacts } from './facts.js'
+
+/**
+ * The effects around the pure decision, shared by every entry: read the
+ * facts, resolve the route, read the session (one store read), decide, and
+ * refresh the tokens when the decision says so (once) — then the entry
+ * executes the Action. Nothing here answers the client.
+ */
+
+/** A decided request: the context it was decided in, its facts and the Action. */
+export interface Decided {
+  readonly gw: Gateway
+  readonly facts: RequestFacts
+  readonly action: Action
+  /** Gatehouse's cookies of the request (to rewrite or delete them). */
+  readonly ours: Map<string, string> | undefined
+  readonly now: number
+  readonly rec: RequestRecord | undefined
+}
+
+const NOT_READ: ReadResult = Object.freeze({ session: null, outcome: 'none', reseal: false })
+
+/**
+ * Decides a request in the context `gw` (the one in force when it arrived).
+ * Throws only what the session store throws when it is unreachable
+ * (StoreUnavailableError, answered with 503).
+ */
+export async function decideRequest (gw: Gateway, raw: IncomingMessage): Promise<Decided> {
+  const facts = requestFacts(raw, gw.config.trustProxy)
+  const rec = recordOf(raw)
+  const target = resolve(gw.routes, facts)
+  const now = gw.now()
+  if (target.kind !== 'route') return { gw, facts, action: target, ours: undefined, now, rec }
+  if (rec !== undefined) {
+    rec.route = target.route.metrics
+    rec.host = facts.host
+  }
+  const split = splitCookieHeader(gw.sessions.names, facts.headers.cookie)
+  const input = {
+    read: target.route.auth === 'public' ? NOT_READ : await gw.sessions.read(split.ours, now),
+    cookieRest: split.rest,
+  }
+  let action = decide(gw, facts, target, input, now)
+  if (action.kind === 'refresh') {
+    const outcome = await gw.refresher.refresh(action.session, action.provider, now)
+    action = afterRefresh(gw, facts, target, input, action, outcome, now)
+  }
+  return { gw, facts, action, ours: split.ours, now, rec }
+}
+
+/**
+ * Carries out what the Action asks of the session before the answer: ends a
+ * session whose refresh was refused, persists a changed one. Returns the
+ * Set-Cookie values the answer carries (undefined: none).
+ */
+export async function sessionEffects (d: Decided): Promise<string[] | undefined> {
+  const { gw, action } = d
+  if (action.end !== undefined) await gw.sessions.end(action.end, d.now)
+  if (action.write !== undefined) return gw.sessions.write(action.write, d.ours, d.now)
+  return action.clear ? gw.sessions.clear(d.ours) : undefined
+}
+
+/**
+ * Counts the decision and keeps it, with the user and reason, for the access
+ * log. `instead`: what the entry did in its place (a login refused by the
+ * rate limit).
+ */
+export function recordDecision (d: Decided, instead?: { readonly outcome: Outcome, readonly decision: Decision }): void {
+  const { gw, rec } = d
+  const outcome = instead?.outcome ?? d.action.outcome
+  const decision = instead !== undefined ? instead.decision : d.action.decision
+  const action = d.action
+  gw.metrics.outcome(outcome)
+  if (decision !== undefined) gw.metrics.decision(decision)
+  if (rec === undefined) return
+  if (decision !== undefined) rec.decision = decision
+  if (action.user !== undefined) rec.user = action.user
+  if (action.detail !== undefined) rec.detail = action.detail
+}
+
+/** The pino-shaped logger an entry logs with. */
+export interface LineLogger {
+  debug (obj: object, msg: string): void
+  info (obj: object, msg: string): void
+  warn (obj: object, msg: string): void
+}
+
+/** Writes the Action's log lines; `extra` adds the request id where the logger does not carry it. */
+export function writeLogs (log: LineLogger, lines: readonly LogLine[], extra?: object): void {
+  for (const l of lines) log[l.level](extra === undefined ? l.fields : { ...extra, ...l.fields }, l.msg)
+}
