@@ -16,6 +16,7 @@ import { buildGeneration, closeRetired, reconcile, retire, type Generation, type
 import { Metrics } from './metrics.js'
 import { Observer, recordOf } from './observe.js'
 import { queryRedactor } from './redact.js'
+import { loggerOptions } from './logging.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
@@ -99,23 +100,6 @@ export interface GatehouseApp {
 
 /** A reload waits at most this long for new providers' discovery before it swaps (they keep retrying after). */
 const PROVIDER_WAIT_MS = 5_000
-
-const defaultRedactor = queryRedactor()
-/** Never log a token: the URL of a callback carries `code` and `state` (see redact.ts for the list). */
-export function redactUrl (url: string, redact = defaultRedactor): string {
-  return redact(url)
-}
-
-function loggerOptions (config: Config): object {
-  const redact = queryRedactor(config.log.redactQueryParams)
-  return {
-    level: config.log.level,
-    redact: { paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-    serializers: {
-      req: (req: { method: string, url: string, ip?: string }) => ({ method: req.method, url: redactUrl(req.url, redact), remoteAddress: req.ip }),
-    },
-  }
-}
 
 /**
  * Builds Gatehouse from a validated config: the proxy app, the admin app and

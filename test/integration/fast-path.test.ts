@@ -65,6 +65,12 @@ t.test('an unreachable upstream on the fast path: 502 page with a correlation id
   const r = await request(`${s.url}/down/x`)
   t.equal(r.status, 502)
   t.equal(r.headers['x-gatehouse-response'], 'unreachable')
+  // The same page, with the same headers, as every page Gatehouse renders.
+  t.match(r.headers['content-security-policy'], /^default-src 'none'/)
+  t.equal(r.headers['x-content-type-options'], 'nosniff')
+  t.equal(r.headers['referrer-policy'], 'no-referrer')
+  t.equal(r.headers['cache-control'], 'no-store')
+  t.match(r.text, /GH_UPSTREAM_UNREACHABLE/)
   // Fast-path requests get ids of their own series (`<boot>_<seq>`), never a Fastify one.
   const id = /correlation id <code>([0-9a-f]+_[0-9a-z]+)<\/code>/.exec(r.text)?.[1]
   t.ok(id, 'a fast-path correlation id in the page')
