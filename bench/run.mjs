@@ -13,7 +13,8 @@
 // BENCH_CONNECTIONS (64), BENCH_THREADS (2, wrk), BENCH_LOADGEN (wrk | autocannon; wrk when installed),
 // BENCH_UPSTREAM (auto | node), BENCH_CASES (comma list), BENCH_QUIET_PCT (15), BENCH_QUIET_WAIT (s, 30),
 // BENCH_PIN_GATEHOUSE / BENCH_PIN_LOAD (CPU lists for taskset: Gatehouse / wrk and nginx),
-// BENCH_OUT (report path), BENCH_HISTORY (1; 0 = do not append), BENCH_NICE (-10 as root, else 0).
+// BENCH_OUT (report path), BENCH_HISTORY (1; 0 = do not append), BENCH_NICE (-10 as root, else 0),
+// BENCH_BASELINE (another build's dist/cli.js: its cookie and 401 cases run in the same rounds, paired with ours).
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -180,7 +181,10 @@ async function standard (ctx) {
   const workers2 = await instance('gatehouse-2-workers', { workers: 2 })
   const instances = [main, memory, redis, workers2]
   if (ctx.redisBinary === undefined) redis.skip = 'redis-server is not installed'
-  return { instances, redisPort, main, memory, redis, workers2 }
+  // BENCH_BASELINE=<another build's dist/cli.js>: the same cookie-store instance from that build, in the same rounds.
+  const baseline = E.BENCH_BASELINE ? await instance('gatehouse-baseline', { cli: path.resolve(E.BENCH_BASELINE) }) : undefined
+  if (baseline !== undefined) instances.push(baseline)
+  return { instances, redisPort, main, memory, redis, workers2, baseline }
 }
 
 async function main () {
@@ -254,6 +258,10 @@ async function main () {
       { key: 'bearer', label: 'Gatehouse, API client with a Bearer JWT', inst: { skip: 'bearer passthrough for API clients is not implemented yet' } },
       { key: 'unauth', label: 'Gatehouse, unauthenticated API request (401)', inst: m, url: url(m, '/api/items'), expect: 401, headers: async () => ({ accept: 'application/json' }) },
       { key: 'workers2', label: 'Gatehouse, authenticated, cookie store, 2 workers', inst: plan.workers2, url: url(plan.workers2, '/'), expect: 200, headers: fresh(plan.workers2) },
+      ...(plan.baseline === undefined ? [] : [
+        { key: 'baseline', label: `baseline build (${E.BENCH_BASELINE}), authenticated, cookie store`, inst: plan.baseline, url: url(plan.baseline, '/'), expect: 200, headers: fresh(plan.baseline) },
+        { key: 'baseline-unauth', label: `baseline build (${E.BENCH_BASELINE}), unauthenticated API request (401)`, inst: plan.baseline, url: url(plan.baseline, '/api/items'), expect: 401, headers: async () => ({ accept: 'application/json' }) },
+      ]),
     ]
     const only = E.BENCH_CASES ? new Set(E.BENCH_CASES.split(',')) : MODE === 'profile' ? new Set(['cookie']) : undefined
     const skipped = []
@@ -290,7 +298,7 @@ async function main () {
       '',
       resultsTable(rows, labels),
       '',
-      ...[['cookie', 'public'], ['cookie', 'public-cookie'], ['public-cookie', 'public']].map(([a, b]) => {
+      ...[['cookie', 'public'], ['cookie', 'public-cookie'], ['public-cookie', 'public'], ['cookie', 'baseline'], ['unauth', 'baseline-unauth']].map(([a, b]) => {
         const d = pairedDelta(results, a, b)
         return d === undefined ? undefined : `- ${a} − ${b}: ${fmt(d.median, 1)} µs CPU per request (median of ${d.n} rounds, each round's difference ${fmt(d.min, 1)}..${fmt(d.max, 1)})`
       }).filter((x) => x !== undefined),

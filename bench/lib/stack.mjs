@@ -173,9 +173,10 @@ export function checkConfig (file) {
  */
 export async function startGatehouse (procs, inst, nodeArgs = []) {
   const pin = process.env.BENCH_PIN_GATEHOUSE
+  const cli = inst.cli ?? CLI
   const p = pin
-    ? procs.start(inst.name, 'taskset', ['-c', pin, process.execPath, ...nodeArgs, CLI, '--config', inst.file], { env: { NODE_ENV: 'production' } })
-    : procs.start(inst.name, process.execPath, [...nodeArgs, CLI, '--config', inst.file], { env: { NODE_ENV: 'production' } })
+    ? procs.start(inst.name, 'taskset', ['-c', pin, process.execPath, ...nodeArgs, cli, '--config', inst.file], { env: { NODE_ENV: 'production' } })
+    : procs.start(inst.name, process.execPath, [...nodeArgs, cli, '--config', inst.file], { env: { NODE_ENV: 'production' } })
   await waitHttp(`http://127.0.0.1:${inst.adminPort}/readyz`, { proc: p, status: 200, timeoutMs: 60_000 })
   return p
 }

@@ -33,8 +33,15 @@ const NOT_READ: ReadResult = Object.freeze({ session: null, outcome: 'none', res
  * (StoreUnavailableError, answered with 503).
  */
 export async function decideRequest (gw: Gateway, raw: IncomingMessage): Promise<Decided> {
-  const facts = requestFacts(raw, gw.config.trustProxy)
-  const rec = recordOf(raw)
+  return decideFacts(gw, requestFacts(raw, gw.config.trustProxy), recordOf(raw))
+}
+
+/**
+ * Decides a request given as facts: the proxy port reads them from the
+ * request itself; forward-auth from the original request's X-Forwarded-* or
+ * X-Original-* headers.
+ */
+export async function decideFacts (gw: Gateway, facts: RequestFacts, rec: RequestRecord | undefined): Promise<Decided> {
   const target = resolve(gw.routes, facts)
   const now = gw.now()
   if (target.kind !== 'route') return { gw, facts, action: target, ours: undefined, now, rec }
