@@ -71,13 +71,18 @@ for (const pos of POSITIONS) {
   })
 }
 
+/** `v` with its last character replaced by another one (a fixed replacement would leave one value in 64 unchanged). */
+function otherLast (v: string): string {
+  return v.slice(0, -1) + (v.endsWith('x') ? 'y' : 'x')
+}
+
 t.test('at_hash: required and checked when an access token comes with the ID token', async (t) => {
   for (const responseType of ['id_token token', 'code id_token token'] as const) {
     const r = await rogueStack(t, responseType, [K1])
     refused(t, await attempt(r, front({ claims: (c) => { delete c.at_hash } }, K1)), 'GH_LOGIN_ID_TOKEN_AT_HASH')
     refused(t, await attempt(r, front({ claims: (c) => { c.at_hash = 'w1n4bMr7Uu2dS7h2xMxu2A' } }, K1)), 'GH_LOGIN_ID_TOKEN_AT_HASH')
     // A valid at_hash of another access token: the access token was swapped.
-    refused(t, await attempt(r, { authorization: (p) => { p.set('access_token', p.get('access_token')!.slice(0, -1) + 'x') } }), 'GH_LOGIN_ID_TOKEN_AT_HASH')
+    refused(t, await attempt(r, { authorization: (p) => { p.set('access_token', otherLast(p.get('access_token')!)) } }), 'GH_LOGIN_ID_TOKEN_AT_HASH')
   }
 })
 
@@ -86,7 +91,7 @@ t.test('c_hash: required and checked when a code comes with the ID token', async
     const r = await rogueStack(t, responseType, [K1])
     refused(t, await attempt(r, front({ claims: (c) => { delete c.c_hash } }, K1)), 'GH_LOGIN_ID_TOKEN_C_HASH')
     refused(t, await attempt(r, front({ claims: (c) => { c.c_hash = 'w1n4bMr7Uu2dS7h2xMxu2A' } }, K1)), 'GH_LOGIN_ID_TOKEN_C_HASH')
-    refused(t, await attempt(r, { authorization: (p) => { p.set('code', p.get('code')!.slice(0, -1) + 'x') } }), 'GH_LOGIN_ID_TOKEN_C_HASH')
+    refused(t, await attempt(r, { authorization: (p) => { p.set('code', otherLast(p.get('code')!)) } }), 'GH_LOGIN_ID_TOKEN_C_HASH')
     t.equal(r.s.idp.grants.get('authorization_code') ?? 0, 0, 'no code was redeemed after a failed c_hash')
   }
 })
