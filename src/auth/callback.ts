@@ -9,7 +9,8 @@ import { loginCookieName, loginCookieOptions, openLoginState } from './login-sta
 import { loginRateLimitedUnlessSignedIn, sendLoginError, startLogin } from './login.js'
 import { recordOf } from '../observe.js'
 import { formParams, repeatedParameter } from './authorization-response.js'
-import { INTERACTION_REQUIRED, type ResponseChannel } from './oidc.js'
+import type { ResponseChannel } from './oidc.js'
+import { INTERACTION_REQUIRED } from './provider-errors.js'
 
 const STATE_FAILURES: Record<string, string> = {
   missing: 'this sign-in was not started in this browser, has already been used, or took too long',

@@ -10,6 +10,7 @@ import { randomAlphanumeric, safeEqual } from '../session/crypto.js'
 import { LoginError, ProviderUnavailableError, GatewayError } from '../errors.js'
 import type { Claims } from '../policy/evaluate.js'
 import { acceptedAlgorithms, verifyIdToken, type IdTokenExpectations, type VerifiedIdToken } from './id-token.js'
+import { codePart, discoveryError, issuerMismatch, providerError, providerRefusal, type ProviderFailure } from './provider-errors.js'
 
 /**
  * The one module that talks to identity providers (the only importer of
@@ -61,102 +62,18 @@ const DISCOVERY_TIMEOUT_S = 10
 /** How long a login (or refresh) waits for a discovery attempt in flight before answering 503. */
 export const DISCOVERY_WAIT_MS = 5_000
 
+/** What of `err` is an openid-client error, as plain data for the mapping in provider-errors.ts. */
+function failureOf (err: unknown): ProviderFailure | undefined {
+  if (err instanceof client.AuthorizationResponseError) return { kind: 'refusal', error: err.error, description: err.error_description }
+  if (err instanceof client.ResponseBodyError) return { kind: 'body', status: err.status, error: err.error, description: err.error_description }
+  if (err instanceof client.WWWAuthenticateChallengeError) return { kind: 'challenge', status: err.status }
+  if (err instanceof client.ClientError) return { kind: 'client', code: err.code, cause: err.cause }
+  return undefined
+}
+
 /** Maps anything openid-client or fetch throws to a GatewayError with a stable code. */
 export function classifyProviderError (err: unknown, during: string): GatewayError {
-  if (err instanceof GatewayError) return err
-  if (err instanceof client.AuthorizationResponseError) {
-    // The provider redirected back with ?error=... (e.g. the user denied consent).
-    const e = providerRefusal(err.error, err.error_description)
-    return new LoginError(e.code, e.status, e.message, { cause: err })
-  }
-  if (err instanceof client.ResponseBodyError) {
-    if (err.status >= 500) return new GatewayError('GH_PROVIDER_ERROR', 502, `the identity provider failed during ${during} (HTTP ${err.status} ${err.error})`, { cause: err })
-    return new LoginError(`GH_LOGIN_${codePart(err.error)}`, 400, `the identity provider rejected the ${during}: ${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`, { cause: err })
-  }
-  if (err instanceof client.WWWAuthenticateChallengeError) {
-    // The provider refused our own client credentials: a gateway misconfiguration, not the user's fault.
-    return new GatewayError('GH_PROVIDER_REJECTED_CLIENT', 502, `the identity provider rejected the client credentials during ${during} (HTTP ${err.status}); check clientId, clientSecret and tokenEndpointAuthMethod`, { cause: err })
-  }
-  if (err instanceof client.ClientError) {
-    // openid-client wraps oauth4webapi's error, whose `cause` names the claim or attribute compared.
-    const cause = (err.cause as { cause?: { claim?: unknown, attribute?: unknown } } | undefined)?.cause
-    switch (err.code) {
-      case 'OAUTH_TIMEOUT':
-      case 'OAUTH_ABORT':
-        return new ProviderUnavailableError(`the identity provider did not answer in time during ${during}`, { cause: err })
-      case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
-      case 'OAUTH_RESPONSE_IS_NOT_JSON':
-        return new GatewayError('GH_PROVIDER_ERROR', 502, `the identity provider sent an unexpected response during ${during}`, { cause: err })
-      case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
-      case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
-        // The same codes verifyIdToken uses, whichever library saw the bad claim first.
-        if (typeof cause?.claim === 'string') {
-          const check = cause.claim === 'exp' ? 'EXPIRED' : codePart(cause.claim)
-          return new LoginError(`GH_LOGIN_ID_TOKEN_${check}`, 400, `the ID token failed verification: ${err.message}`, { cause: err })
-        }
-        break
-      case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED':
-        if (during === 'userinfo' && cause?.attribute === 'sub') {
-          return new LoginError('GH_LOGIN_USERINFO_SUB', 400, 'the userinfo response names another user than the ID token', { cause: err })
-        }
-        break
-    }
-    // Another check failed: state, iss parameter, a missing claim, ...
-    return new LoginError('GH_LOGIN_INVALID_RESPONSE', 400, `the login response failed verification: ${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`, { cause: err })
-  }
-  if (err instanceof TypeError || (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))) {
-    return new ProviderUnavailableError(`cannot reach the identity provider during ${during}: ${describeNetworkError(err)}`, { cause: err })
-  }
-  return new GatewayError('GH_PROVIDER_ERROR', 502, `unexpected failure during ${during}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
-}
-
-/** Where openid-client looks for the discovery document: the issuer's path + /.well-known/openid-configuration. */
-function discoveryUrl (issuer: string): string {
-  const u = new URL(issuer)
-  u.pathname = `${u.pathname.replace(/\/$/, '')}/.well-known/openid-configuration`
-  return u.href
-}
-
-/** The discovered issuer is not the configured one: a provider configuration problem, named with both values. */
-function issuerMismatch (configured: string, found: unknown): GatewayError {
-  const f = typeof found === 'string' ? found : String(found)
-  const hint = f.replace(/\/$/, '') === configured.replace(/\/$/, '')
-    ? `they differ only by a trailing slash: configure issuer: ${f}`
-    : 'check the issuer URL: it must be exactly the value the provider publishes'
-  return new GatewayError('GH_PROVIDER_ISSUER_MISMATCH', 502, `discovery at ${discoveryUrl(configured)} names issuer ${JSON.stringify(f)}, not the configured ${JSON.stringify(configured)} (${hint})`)
-}
-
-/**
- * A failed discovery, described for the operator: the URL fetched, and what
- * came back (HTTP status and content type of a page that is not the discovery
- * document, the issuer it names). Network failures keep their own mapping.
- */
-function discoveryError (err: unknown, configured: string): GatewayError {
-  if (err instanceof client.ClientError) {
-    const cause = err.cause as { attribute?: unknown, body?: { issuer?: unknown } } | Response | undefined
-    if (err.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && !(cause instanceof Response) && cause?.attribute === 'issuer') {
-      return issuerMismatch(configured, cause.body?.issuer)
-    }
-    if ((err.code === 'OAUTH_RESPONSE_IS_NOT_JSON' || err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') && cause instanceof Response) {
-      const type = cause.headers.get('content-type') ?? 'none'
-      const what = cause.ok ? 'is not a discovery document (expected JSON)' : 'failed'
-      return new GatewayError('GH_PROVIDER_DISCOVERY_FAILED', 502, `discovery at ${cause.url || discoveryUrl(configured)} ${what}: HTTP ${cause.status}, content-type ${type}; check the issuer URL`, { cause: err })
-    }
-  }
-  const e = classifyProviderError(err, 'discovery')
-  if (e.code !== 'GH_LOGIN_INVALID_RESPONSE') return e
-  // A malformed document is the provider's problem, never a login failure.
-  return new GatewayError('GH_PROVIDER_DISCOVERY_FAILED', 502, `discovery at ${discoveryUrl(configured)}: ${(err as Error).message}`, { cause: err })
-}
-
-/** An OAuth error name or claim name as part of a code; the value comes from the network, so only a safe shape is kept. */
-function codePart (name: string): string {
-  return /^[a-z0-9_]{1,64}$/i.test(name) ? name.toUpperCase() : 'UNKNOWN'
-}
-
-function describeNetworkError (err: Error): string {
-  const cause = (err as { cause?: { code?: string, message?: string } }).cause
-  return cause?.code ?? cause?.message ?? err.message
+  return providerError(err, failureOf(err), during)
 }
 
 /** The private_key_jwt client key: how it authenticates, and its public half with the `kid` the client assertions carry. */
@@ -203,17 +120,6 @@ function clientAuth (cfg: ProviderConfig): client.ClientAuth | Promise<client.Cl
     case 'private_key_jwt': return loadClientKey(cfg).then((k) => k.auth)
   }
 }
-
-/** A provider refusal (`?error=...`) as a LoginError; the code is built from the OAuth `error` field, never from prose. */
-function providerRefusal (error: string, description: string | null | undefined): LoginError {
-  const name = codePart(error)
-  const status = error === 'access_denied' ? 403 : 400
-  const detail = description !== null && description !== undefined ? ` (${description.slice(0, 200)})` : ''
-  return new LoginError(`GH_LOGIN_PROVIDER_${name}`, status, `the identity provider refused the login: ${name.toLowerCase()}${detail}`)
-}
-
-/** Provider answers to `prompt=none` that mean "the user must interact": fall back to a normal login. */
-export const INTERACTION_REQUIRED = new Set(['GH_LOGIN_PROVIDER_LOGIN_REQUIRED', 'GH_LOGIN_PROVIDER_INTERACTION_REQUIRED', 'GH_LOGIN_PROVIDER_CONSENT_REQUIRED', 'GH_LOGIN_PROVIDER_ACCOUNT_SELECTION_REQUIRED'])
 
 /** A front-channel token's unknown `kid` triggers a refetch at most once in this window (per kid). */
 export const JWKS_KID_COOLDOWN_MS = 30_000
@@ -439,7 +345,7 @@ export class OidcProvider {
     try {
       config = await client.discovery(issuer, this.cfg.clientId, metadata, auth, { execute, timeout: DISCOVERY_TIMEOUT_S })
     } catch (err) {
-      throw discoveryError(err, this.cfg.issuer)
+      throw discoveryError(err, failureOf(err), this.cfg.issuer)
     }
     // The discovery document's issuer must be exactly the configured string
     // (OIDC Discovery 4.3): openid-client compares normalised URLs, which lets
