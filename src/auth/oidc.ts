@@ -1,8 +1,4 @@
-import { createPrivateKey } from 'node:crypto'
-import {
-  calculateJwkThumbprint, createLocalJWKSet, errors, importJWK,
-  type JSONWebKeySet, type JWK, type JWTVerifyGetKey,
-} from 'jose'
+import type { JWTVerifyGetKey } from 'jose'
 import * as client from 'openid-client'
 import type { ProviderConfig } from '../config/types.js'
 import { isLoopbackHost } from '../net/loopback.js'
@@ -10,6 +6,8 @@ import { randomAlphanumeric, safeEqual } from '../session/crypto.js'
 import { LoginError, ProviderUnavailableError, GatewayError } from '../errors.js'
 import type { Claims } from '../policy/evaluate.js'
 import { acceptedAlgorithms, verifyIdToken, type IdTokenExpectations, type VerifiedIdToken } from './id-token.js'
+import { loadClientKey } from './client-key.js'
+import { ProviderKeys, type KeyChannel, type Logger } from './jwks.js'
 import { codePart, discoveryError, issuerMismatch, providerError, providerRefusal, type ProviderFailure } from './provider-errors.js'
 
 /**
@@ -52,12 +50,6 @@ export type RefreshResult =
   | { readonly kind: 'ended', readonly reason: string }
   | { readonly kind: 'unavailable', readonly error: GatewayError }
 
-export interface Logger {
-  info (obj: object, msg?: string): void
-  warn (obj: object, msg?: string): void
-  debug (obj: object, msg?: string): void
-}
-
 const DISCOVERY_TIMEOUT_S = 10
 /** How long a login (or refresh) waits for a discovery attempt in flight before answering 503. */
 export const DISCOVERY_WAIT_MS = 5_000
@@ -76,161 +68,13 @@ export function classifyProviderError (err: unknown, during: string): GatewayErr
   return providerError(err, failureOf(err), during)
 }
 
-/** The private_key_jwt client key: how it authenticates, and its public half with the `kid` the client assertions carry. */
-export interface ClientKey {
-  readonly auth: client.ClientAuth
-  readonly kid: string
-  readonly alg: string
-  /** The public key as a JWK (kid, alg and use set), for /.gatehouse/jwks. */
-  readonly publicJwk: JWK
-}
-
-/** The JWS algorithm a private key signs client assertions with, from its type and curve. */
-function signingAlg (jwk: JWK): string {
-  if (jwk.alg !== undefined) return jwk.alg
-  if (jwk.kty === 'EC') return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256'
-  if (jwk.kty === 'OKP') return 'EdDSA'
-  return 'RS256'
-}
-
-const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'])
-
-/**
- * Loads the private_key_jwt key (PEM or JWK text). The `kid` is, in order:
- * `privateKeyId`, the JWK's own `kid`, or the RFC 7638 thumbprint of the
- * public key — always set, because providers pick the registered key by it.
- */
-export async function loadClientKey (cfg: ProviderConfig): Promise<ClientKey> {
-  const text = cfg.privateKey!.trim()
-  const jwk: JWK = text.startsWith('{')
-    ? JSON.parse(text) as JWK
-    : createPrivateKey(text).export({ format: 'jwk' }) as JWK
-  const alg = signingAlg(jwk)
-  const pub: JWK = Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_JWK_MEMBERS.has(k) && k !== 'key_ops' && k !== 'ext'))
-  const kid = cfg.privateKeyId ?? jwk.kid ?? await calculateJwkThumbprint(pub)
-  const key = await importJWK({ ...jwk, alg }, alg) as client.CryptoKey
-  return { auth: client.PrivateKeyJwt({ key, kid }), kid, alg, publicJwk: { ...pub, kid, alg, use: 'sig' } }
-}
-
 function clientAuth (cfg: ProviderConfig): client.ClientAuth | Promise<client.ClientAuth> {
   switch (cfg.tokenEndpointAuthMethod) {
     case 'client_secret_basic': return client.ClientSecretBasic(cfg.clientSecret)
     case 'client_secret_post': return client.ClientSecretPost(cfg.clientSecret)
     case 'none': return client.None()
-    case 'private_key_jwt': return loadClientKey(cfg).then((k) => k.auth)
+    case 'private_key_jwt': return loadClientKey(cfg).then((k) => client.PrivateKeyJwt({ key: k.key, kid: k.kid }))
   }
-}
-
-/** A front-channel token's unknown `kid` triggers a refetch at most once in this window (per kid). */
-export const JWKS_KID_COOLDOWN_MS = 30_000
-/** Refetches front-channel tokens may cause: a bucket of this many, ... */
-export const JWKS_REFETCH_BURST = 5
-/** ... refilled by one every this many ms. */
-export const JWKS_REFETCH_REFILL_MS = 6_000
-/** Keys older than this are refetched before the next verification (a removed key stops verifying). */
-export const JWKS_MAX_AGE_MS = 10 * 60_000
-
-/**
- * Where a token to verify came from. `trusted`: the token endpoint (TLS and
- * client authentication say it is the provider's), so an unknown `kid` is a
- * key rotation and always gets a refetch. `front`: the authorization
- * response or a back-channel POST, which anyone can send, so refetches are
- * rate-limited.
- */
-export type KeyChannel = 'trusted' | 'front'
-
-/**
- * The provider's signing keys. One cache for every token Gatehouse checks; an
- * unknown `kid` triggers a refetch, so a key rotation at the provider works at
- * any moment. Refetches are single-flight. For front-channel tokens they are
- * also limited per `kid` (one per JWKS_KID_COOLDOWN_MS) and by a token bucket
- * over all kids, so forged tokens naming keys that do not exist cannot make
- * Gatehouse hammer the provider, nor stop a real rotation from being seen.
- */
-class ProviderKeys {
-  readonly #uri: string
-  readonly #now: () => number
-  readonly #log: Logger
-  readonly #provider: string
-  #set: JWTVerifyGetKey | undefined
-  #fetchedAt = 0
-  #loading: Promise<void> | undefined
-  /** kid -> when it last caused a refetch (insertion-ordered; bounded below). */
-  readonly #kidTried = new Map<string, number>()
-  #tokens = JWKS_REFETCH_BURST
-  #refilledAt = 0
-
-  constructor (uri: string, provider: string, now: () => number, log: Logger) {
-    this.#uri = uri
-    this.#provider = provider
-    this.#now = now
-    this.#log = log
-  }
-
-  /** Fetches the JWKS (one fetch at a time however many callers wait). */
-  load (): Promise<void> {
-    this.#loading ??= this.#fetch().finally(() => { this.#loading = undefined })
-    return this.#loading
-  }
-
-  async #fetch (): Promise<void> {
-    const res = await fetch(this.#uri, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_S * 1000), headers: { accept: 'application/json' } })
-    if (!res.ok) throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, `the provider's JWKS answered HTTP ${res.status}`)
-    let set: JWTVerifyGetKey
-    try {
-      set = createLocalJWKSet(await res.json() as JSONWebKeySet)
-    } catch (err) {
-      throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, 'the provider\'s JWKS is not a JSON Web Key Set', { cause: err })
-    }
-    this.#set = set
-    this.#fetchedAt = this.#now()
-    this.#log.debug({ provider: this.#provider }, 'provider keys loaded')
-  }
-
-  /** Whether a front-channel token naming `kid` may cause a refetch now (and counts it). */
-  #mayRefetch (kid: string): boolean {
-    const now = this.#now()
-    // The clock may be moved by tests (or NTP): never refill by a negative span.
-    const refill = Math.floor(Math.max(0, now - this.#refilledAt) / JWKS_REFETCH_REFILL_MS)
-    if (refill > 0) {
-      this.#tokens = Math.min(JWKS_REFETCH_BURST, this.#tokens + refill)
-      this.#refilledAt = now
-    }
-    const tried = this.#kidTried.get(kid)
-    if ((tried !== undefined && now - tried < JWKS_KID_COOLDOWN_MS) || this.#tokens === 0) return false
-    this.#tokens--
-    this.#kidTried.delete(kid)
-    this.#kidTried.set(kid, now)
-    if (this.#kidTried.size > 1_000) this.#kidTried.delete(this.#kidTried.keys().next().value!)
-    return true
-  }
-
-  #lookup (channel: KeyChannel): JWTVerifyGetKey {
-    return async (header, token) => {
-      if (this.#set === undefined || this.#now() - this.#fetchedAt > JWKS_MAX_AGE_MS) {
-        try {
-          await this.load()
-        } catch (err) {
-          if (this.#set === undefined) throw err
-          this.#log.warn({ provider: this.#provider, err: (err as Error).message }, 'refreshing provider keys failed; using the cached ones')
-        }
-      }
-      try {
-        return await this.#set!(header, token)
-      } catch (err) {
-        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
-        if (channel === 'front' && !this.#mayRefetch(String(header.kid ?? ''))) throw err
-        this.#log.info({ provider: this.#provider, kid: header.kid, channel }, 'unknown signing key; refetching the provider keys')
-        await this.load()
-        return this.#set!(header, token)
-      }
-    }
-  }
-
-  /** Key lookup for front-channel tokens (rate-limited refetches). */
-  readonly getKey: JWTVerifyGetKey = this.#lookup('front')
-  /** Key lookup for token-endpoint tokens (an unknown kid always refetches once). */
-  readonly getKeyTrusted: JWTVerifyGetKey = this.#lookup('trusted')
 }
 
 export interface ProviderOptions {
