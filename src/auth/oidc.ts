@@ -8,7 +8,8 @@ import type { Claims } from '../policy/evaluate.js'
 import { acceptedAlgorithms, verifyIdToken, type IdTokenExpectations, type VerifiedIdToken } from './id-token.js'
 import { loadClientKey } from './client-key.js'
 import { ProviderKeys, type KeyChannel, type Logger } from './jwks.js'
-import { codePart, discoveryError, issuerMismatch, providerError, providerRefusal, type ProviderFailure } from './provider-errors.js'
+import { codePart, discoveryError, issuerMismatch, providerError, type ProviderFailure } from './provider-errors.js'
+import { firstFailure, RESPONSE_CHECKS, type ResponseChannel } from './authorization-response.js'
 
 /**
  * The one module that talks to identity providers (the only importer of
@@ -83,9 +84,6 @@ export interface ProviderOptions {
   /** Tolerated clock difference with the provider, ms. */
   readonly clockSkew: number
 }
-
-/** How the authorization response reached the callback. */
-export type ResponseChannel = 'query' | 'post'
 
 export class OidcProvider {
   readonly id: string
@@ -295,35 +293,21 @@ export class OidcProvider {
   async completeLogin (params: URLSearchParams, channel: ResponseChannel, checks: LoginChecks, now: number): Promise<LoginResult> {
     const config = await this.#ready()
     const meta = config.serverMetadata()
-    const state = params.get('state')
-    if (state === null || !safeEqual(state, checks.state)) throw new LoginError('GH_LOGIN_STATE_MISMATCH', 400, 'the sign-in response names another sign-in (state)')
+    const failure = firstFailure(RESPONSE_CHECKS, { params, channel, state: checks.state, issuer: meta.issuer, responseType: this.cfg.responseType, responseMode: this.cfg.responseMode })
+    if (failure !== undefined) throw failure
+    // RESPONSE_CHECKS passed: what the response type needs is present.
+    const state = params.get('state')!
     const iss = params.get('iss')
-    // Mix-up defence: a response that says which issuer sent it must say ours.
-    if (iss !== null && iss !== meta.issuer) throw new LoginError('GH_LOGIN_ISS_MISMATCH', 400, 'the sign-in response comes from another issuer (iss)')
-    const error = params.get('error')
-    if (error !== null) throw providerRefusal(error, params.get('error_description'))
-    // A response that arrives by another mode than the one requested was not
-    // produced by the provider for this request (mod_auth_openidc checks the same).
-    const expected: ResponseChannel = this.cfg.responseMode === 'query' ? 'query' : 'post'
-    if (channel !== expected) throw new LoginError('GH_LOGIN_RESPONSE_MODE', 400, `the sign-in response arrived by ${channel === 'query' ? 'query string' : 'POST'}, but this provider uses response_mode ${this.cfg.responseMode}`)
-
     const type = new Set(this.cfg.responseType.split(' '))
-    const need = (name: string): string => {
-      const v = params.get(name)
-      if (v === null || v === '') throw new LoginError('GH_LOGIN_INCOMPLETE_RESPONSE', 400, `the sign-in response lacks ${name} (response_type ${this.cfg.responseType})`)
-      return v
-    }
-    const code = type.has('code') ? need('code') : undefined
+    const code = type.has('code') ? params.get('code')! : undefined
     let front: VerifiedIdToken | undefined
     let frontIdToken: string | undefined
     let frontAccess: { token: string, expiresIn?: number } | undefined
     if (type.has('id_token')) {
-      frontIdToken = need('id_token')
+      frontIdToken = params.get('id_token')!
       if (type.has('token')) {
-        const tokenType = need('token_type')
-        if (tokenType.toLowerCase() !== 'bearer') throw new LoginError('GH_LOGIN_TOKEN_TYPE', 400, `the access token is of type ${JSON.stringify(tokenType.slice(0, 40))}, not Bearer`)
         const expiresIn = params.get('expires_in')
-        frontAccess = { token: need('access_token'), ...(expiresIn !== null && /^\d{1,9}$/.test(expiresIn) ? { expiresIn: Number(expiresIn) } : {}) }
+        frontAccess = { token: params.get('access_token')!, ...(expiresIn !== null && /^\d{1,9}$/.test(expiresIn) ? { expiresIn: Number(expiresIn) } : {}) }
       }
       try {
         front = await this.#verify(frontIdToken, 'front', {
