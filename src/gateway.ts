@@ -11,7 +11,7 @@ import type { Metrics } from './metrics.js'
 import type { Observer } from './observe.js'
 import { compilePolicy } from './policy/evaluate.js'
 import { UpstreamPools } from './proxy/forward.js'
-import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
+import { buildStripSet, compileIdentityHeaders, type HeaderPlan } from './proxy/headers.js'
 import { buildRouteTable } from './routing/match.js'
 import type { SerializeCookie } from './session/cookies.js'
 import { SessionManager } from './session/manager.js'
@@ -131,7 +131,7 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
     const plan: HeaderPlan = Object.freeze({
       strip,
       stripAuthorization: r.auth !== 'public' && r.bearer !== 'none',
-      identity: Object.freeze(r.headers.map(([name, claim]) => Object.freeze({ name, claim }))),
+      identity: compileIdentityHeaders(r.headers),
     })
     return Object.freeze({
       ...r,

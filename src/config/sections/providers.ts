@@ -1,5 +1,6 @@
 import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { isLoopbackHost } from '../../net/loopback.js'
+import { claimNameProblem } from '../../policy/claim-path.js'
 import { choice, custom, describe, flag, httpUrl, isObj, list, section, strings, text, url, type Checker } from '../fields.js'
 import { isPlaceholder } from '../secret-strength.js'
 import type { ProviderConfig, ResponseMode, ResponseType, TokenEndpointAuthMethod } from '../types.js'
@@ -62,7 +63,7 @@ export const provider = section({
   authorizationParams,
   loginUrl: text({ description: 'template of the login URL: {authorizeUrl} and {clientId} are replaced, URL-encoded once' }),
   fetchUserinfo: flag({ def: true, description: 'call the userinfo endpoint at login and merge its claims' }),
-  groupsClaim: text({ def: 'groups', description: 'claim used by allow.groups (a dotted path works)' }),
+  groupsClaim: text({ def: 'groups', description: 'claim used by allow.groups: a name looked up whole first (https://example.com/roles), then as a dotted path into nested objects (realm_access.roles)' }),
   allowInsecureHttp: flag({ def: false, description: 'allow a non-loopback http:// issuer (never in production)' }),
   postLogoutRedirectUri: text({ description: 'sent to the end-session endpoint; must be registered at the provider' }),
 }, {
@@ -105,6 +106,8 @@ export const provider = section({
       else httpUrl(c, loginUrl.replaceAll('{authorizeUrl}', 'x').replaceAll('{clientId}', 'x'), `${path}.loginUrl`)
     }
     if (postLogoutRedirectUri !== undefined) httpUrl(c, postLogoutRedirectUri, `${path}.postLogoutRedirectUri`)
+    const groupsClaimProblem = claimNameProblem(v.groupsClaim)
+    if (groupsClaimProblem !== undefined) c.add(`${path}.groupsClaim`, groupsClaimProblem)
     return {
       id: v.id,
       issuer: v.issuer?.text ?? '',

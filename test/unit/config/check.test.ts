@@ -163,6 +163,22 @@ const cases: Case[] = [
       'session.secretsFile: cannot read "/run/secrets/nope": ENOENT (no such file or directory)',
     ],
   },
+  {
+    name: 'claim names that lead into an object prototype',
+    broken: {
+      provider: '    clientSecret: provider-issued-secret\n    groupsClaim: realm_access.__proto__',
+      routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { constructor.name: [x] }\n    headers:\n      X-Roles: __proto__',
+    },
+    fixed: {
+      provider: '    clientSecret: provider-issued-secret\n    groupsClaim: realm_access.roles',
+      routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { https://example.com/plan: [pro], resource_access.app.roles: [x] }\n    headers:\n      X-Roles: resource_access.app.roles',
+    },
+    want: [
+      'providers[0].groupsClaim: "realm_access.__proto__" names an object prototype key (__proto__, constructor, prototype), never a claim',
+      'routes[0].allow.claims.constructor.name: "constructor.name" names an object prototype key (__proto__, constructor, prototype), never a claim',
+      'routes[0].headers.X-Roles: "__proto__" names an object prototype key (__proto__, constructor, prototype), never a claim',
+    ],
+  },
 ]
 
 for (const c of cases) {
