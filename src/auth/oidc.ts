@@ -10,6 +10,7 @@ import { randomAlphanumeric, safeEqual } from '../session/crypto.js'
 import { LoginError, ProviderUnavailableError, GatewayError } from '../errors.js'
 import type { Claims } from '../policy/evaluate.js'
 import { acceptedAlgorithms, verifyIdToken, type IdTokenExpectations, type VerifiedIdToken } from './id-token.js'
+import { expectedDiscoveredIssuer } from './tenants.js'
 
 /**
  * The one module that talks to identity providers (the only importer of
@@ -445,7 +446,7 @@ export class OidcProvider {
     // (OIDC Discovery 4.3): openid-client compares normalised URLs, which lets
     // a trailing slash differ, and every ID token's iss is compared to it.
     const found = config.serverMetadata().issuer
-    if (found !== this.cfg.issuer) throw issuerMismatch(this.cfg.issuer, found)
+    if (found !== expectedDiscoveredIssuer(this.cfg)) throw issuerMismatch(expectedDiscoveredIssuer(this.cfg), found)
     const jwksUri = config.serverMetadata().jwks_uri
     if (jwksUri === undefined) throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, 'the provider publishes no jwks_uri')
     const keys = new ProviderKeys(jwksUri, this.id, this.#now, this.#log)
@@ -511,7 +512,8 @@ export class OidcProvider {
 
   async #verify (jwt: string, channel: KeyChannel, expect: Omit<IdTokenExpectations, 'issuer' | 'clientId' | 'algorithms' | 'now' | 'clockSkew'>): Promise<VerifiedIdToken> {
     return verifyIdToken(jwt, channel === 'trusted' ? this.#keys!.getKeyTrusted : this.#keys!.getKey, {
-      issuer: this.cfg.issuer,
+      issuer: expectedDiscoveredIssuer(this.cfg),
+      tenants: this.cfg.tenants,
       clientId: this.cfg.clientId,
       algorithms: this.#algorithms,
       // A token's exp and iat are the provider's wall-clock statements, judged

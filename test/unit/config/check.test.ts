@@ -179,6 +179,18 @@ const cases: Case[] = [
       'routes[0].headers.X-Roles: "__proto__" names an object prototype key (__proto__, constructor, prototype), never a claim',
     ],
   },
+  {
+    name: 'Entra ID multi-tenant: an explicit list of tenants, never any tenant',
+    broken: { provider: '    clientSecret: provider-issued-secret\n  - id: any\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: a\n    clientSecret: provider-issued-secret\n  - id: listed\n    issuer: https://login.microsoftonline.com/common/v2.0\n    clientId: b\n    clientSecret: provider-issued-secret\n    tenants: [not-a-guid, 11111111-2222-4333-8444-55555555555]\n  - id: one\n    issuer: https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0\n    clientId: c\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]\n  - id: empty\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: d\n    clientSecret: provider-issued-secret\n    tenants: []' },
+    fixed: { provider: '    clientSecret: provider-issued-secret\n  - id: any\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: a\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555, AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE]\n  - id: listed\n    issuer: https://login.microsoftonline.com/common/v2.0\n    clientId: b\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]\n  - id: one\n    issuer: https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0\n    clientId: c\n    clientSecret: provider-issued-secret\n  - id: empty\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: d\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]' },
+    want: [
+      'providers[1].issuer: accepts users of every Entra ID tenant: list the tenant ids you accept in tenants, or use one tenant\'s issuer https://login.microsoftonline.com/<tenant id>/v2.0',
+      'providers[2].tenants[0]: not a tenant id (a GUID, the Directory (tenant) ID): "not-a-guid"',
+      'providers[2].tenants[1]: not a tenant id (a GUID, the Directory (tenant) ID): "11111111-2222-4333-8444-55555555555"',
+      'providers[3].tenants: applies only with issuer https://login.microsoftonline.com/organizations/v2.0 or https://login.microsoftonline.com/common/v2.0 (one tenant\'s issuer needs no list)',
+      'providers[4].tenants: must list at least one tenant id',
+    ],
+  },
 ]
 
 for (const c of cases) {
