@@ -1,3 +1,4 @@
+import { PROTOCOL_CLAIMS } from '../session/session.js'
 import type { Claims } from './evaluate.js'
 
 /**
@@ -32,11 +33,19 @@ function isObject (v: unknown): v is object {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** Why a claim name cannot be used, or undefined when it can. For config validation. */
+/**
+ * Why a claim name cannot be used, or undefined when it can. For config
+ * validation: prototype keys, and protocol claims (`iss`, `aud`, `acr`, `sid`,
+ * ...), which the session leaves out (session/session.ts).
+ */
 export function claimNameProblem (name: string): string | undefined {
   if (name === '') return 'a claim name cannot be empty'
   if (PROTOTYPE_KEYS.has(name) || name.split('.').some((s) => PROTOTYPE_KEYS.has(s))) {
     return `${JSON.stringify(name)} names an object prototype key (__proto__, constructor, prototype), never a claim`
+  }
+  const first = name.split('.', 1)[0]!
+  if (PROTOCOL_CLAIMS.has(first)) {
+    return `${JSON.stringify(first)} describes the token, not the user: the session does not keep it, so ${JSON.stringify(name)} would never be found`
   }
   return undefined
 }

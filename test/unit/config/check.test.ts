@@ -180,6 +180,15 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'claims the session does not keep',
+    broken: { routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { acr: [mfa] }\n    headers:\n      X-Session: sid' },
+    fixed: { routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { https://example.com/mfa: [true] }\n    headers:\n      X-Session: sub' },
+    want: [
+      'routes[0].allow.claims.acr: "acr" describes the token, not the user: the session does not keep it, so "acr" would never be found',
+      'routes[0].headers.X-Session: "sid" describes the token, not the user: the session does not keep it, so "sid" would never be found',
+    ],
+  },
+  {
     name: 'Entra ID multi-tenant: an explicit list of tenants, never any tenant',
     broken: { provider: '    clientSecret: provider-issued-secret\n  - id: any\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: a\n    clientSecret: provider-issued-secret\n  - id: listed\n    issuer: https://login.microsoftonline.com/common/v2.0\n    clientId: b\n    clientSecret: provider-issued-secret\n    tenants: [not-a-guid, 11111111-2222-4333-8444-55555555555]\n  - id: one\n    issuer: https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0\n    clientId: c\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]\n  - id: empty\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: d\n    clientSecret: provider-issued-secret\n    tenants: []' },
     fixed: { provider: '    clientSecret: provider-issued-secret\n  - id: any\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: a\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555, AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE]\n  - id: listed\n    issuer: https://login.microsoftonline.com/common/v2.0\n    clientId: b\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]\n  - id: one\n    issuer: https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0\n    clientId: c\n    clientSecret: provider-issued-secret\n  - id: empty\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: d\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]' },

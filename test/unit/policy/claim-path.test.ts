@@ -106,3 +106,10 @@ t.test('policy: groupsClaim and allow.claims take whole names and dotted paths',
     t.equal(evaluatePolicy(compilePolicy(allow, groupsClaim), from).allow, want, name)
   }
 })
+
+t.test('claims the session does not keep are reported at config load', async (t) => {
+  for (const name of ['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'azp', 'jti', 'auth_time', 'acr', 'amr', 'sid', 'acr.values']) {
+    t.match(claimNameProblem(name), /describes the token, not the user: the session does not keep it/, name)
+  }
+  for (const name of ['sub', 'email', 'tid', 'https://example.com/acr', 'my.acr', 'issuer']) t.equal(claimNameProblem(name), undefined, `${name} is kept`)
+})
