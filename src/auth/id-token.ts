@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { LoginError } from '../errors.js'
 import { safeEqual } from '../session/crypto.js'
+import { tenantIssuerProblem } from './tenants.js'
 
 /**
  * ID token verification: every check of OpenID Connect Core 3.1.3.7, 3.2.2.11
@@ -14,8 +15,13 @@ import { safeEqual } from '../session/crypto.js'
  */
 
 export interface IdTokenExpectations {
-  /** The issuer, compared as an exact string. */
+  /** The issuer, compared as an exact string; with `tenants`, the template holding `{tenantid}`. */
   readonly issuer: string
+  /**
+   * Entra ID multi-tenant: `tid` must be one of these and `iss` exactly
+   * `issuer` with `{tenantid}` replaced by it (see auth/tenants.ts).
+   */
+  readonly tenants?: readonly string[] | undefined
   readonly clientId: string
   /** Signing algorithms accepted; never `none` and never an HMAC one. */
   readonly algorithms: readonly string[]
@@ -112,7 +118,8 @@ export async function verifyIdToken (jwt: string, getKey: JWTVerifyGetKey, expec
   let claims: JWTPayload
   try {
     ({ payload: claims } = await jwtVerify(jwt, getKey, {
-      issuer: expect.issuer,
+      // With tenants, iss depends on tid: checked below, once the signature holds.
+      ...(expect.tenants === undefined ? { issuer: expect.issuer } : {}),
       audience: expect.clientId,
       algorithms: [...expect.algorithms],
       currentDate: new Date(expect.now),
@@ -121,6 +128,10 @@ export async function verifyIdToken (jwt: string, getKey: JWTVerifyGetKey, expec
     }))
   } catch (err) {
     return joseFailure(err)
+  }
+  if (expect.tenants !== undefined) {
+    const problem = tenantIssuerProblem(claims.iss, claims.tid, expect.issuer, expect.tenants)
+    if (problem !== undefined) fail(problem.claim, problem.message)
   }
   if (typeof claims.sub !== 'string' || claims.sub === '') fail('sub', 'sub is missing or empty')
   if (typeof claims.iat !== 'number' || claims.iat * 1000 > expect.now + expect.clockSkew) fail('iat', 'iat is missing or in the future')

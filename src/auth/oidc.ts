@@ -10,6 +10,7 @@ import { loadClientKey } from './client-key.js'
 import { ProviderKeys, type KeyChannel, type Logger } from './jwks.js'
 import { codePart, discoveryError, issuerMismatch, providerError, type ProviderFailure } from './provider-errors.js'
 import { firstFailure, RESPONSE_CHECKS, type ResponseChannel } from './authorization-response.js'
+import { expectedDiscoveredIssuer } from './tenants.js'
 
 /**
  * The one module that talks to identity providers (the only importer of
@@ -193,7 +194,7 @@ export class OidcProvider {
     // (OIDC Discovery 4.3): openid-client compares normalised URLs, which lets
     // a trailing slash differ, and every ID token's iss is compared to it.
     const found = config.serverMetadata().issuer
-    if (found !== this.cfg.issuer) throw issuerMismatch(this.cfg.issuer, found)
+    if (found !== expectedDiscoveredIssuer(this.cfg)) throw issuerMismatch(expectedDiscoveredIssuer(this.cfg), found)
     const jwksUri = config.serverMetadata().jwks_uri
     if (jwksUri === undefined) throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, 'the provider publishes no jwks_uri')
     const keys = new ProviderKeys(jwksUri, this.id, this.#now, this.#log)
@@ -259,7 +260,8 @@ export class OidcProvider {
 
   async #verify (jwt: string, channel: KeyChannel, expect: Omit<IdTokenExpectations, 'issuer' | 'clientId' | 'algorithms' | 'now' | 'clockSkew'>): Promise<VerifiedIdToken> {
     return verifyIdToken(jwt, channel === 'trusted' ? this.#keys!.getKeyTrusted : this.#keys!.getKey, {
-      issuer: this.cfg.issuer,
+      issuer: expectedDiscoveredIssuer(this.cfg),
+      tenants: this.cfg.tenants,
       clientId: this.cfg.clientId,
       algorithms: this.#algorithms,
       // A token's exp and iat are the provider's wall-clock statements, judged

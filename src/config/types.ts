@@ -43,6 +43,8 @@ export interface ProviderConfig {
   readonly fetchUserinfo: boolean
   /** Claim holding the user's groups, for `allow.groups` and the groups header. */
   readonly groupsClaim: string
+  /** Entra ID multi-tenant: the tenant ids (`tid`) accepted from the template issuer. */
+  readonly tenants?: readonly string[]
   /** Allow an http:// issuer that is not on loopback (never needed in production). */
   readonly allowInsecureHttp: boolean
   /** Where the provider sends the user back after RP-initiated logout (default: publicUrl + rd). */

@@ -94,6 +94,7 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_LOGIN_ID_TOKEN_SIGNATURE: idToken,
   GH_LOGIN_ID_TOKEN_EXPIRED: idToken,
   GH_LOGIN_ID_TOKEN_ISS: idToken,
+  GH_LOGIN_ID_TOKEN_TID: idToken,
   GH_LOGIN_ID_TOKEN_AUD: idToken,
   GH_LOGIN_ID_TOKEN_NBF: idToken,
   GH_LOGIN_ID_TOKEN_EXP: idToken,

@@ -1,4 +1,5 @@
 import type { AllowConfig } from '../config/types.js'
+import { claimAccessor, type ClaimAccessor } from './claim-path.js'
 
 export type Claims = Readonly<Record<string, unknown>>
 
@@ -8,13 +9,17 @@ export interface Decision {
   readonly reason: string
 }
 
-/** A route policy compiled once at load into sets; evaluation allocates nothing. */
+/**
+ * A route policy compiled once at load into sets and claim accessors (whole
+ * name, then dotted path); evaluation allocates nothing.
+ */
 export interface CompiledPolicy {
   readonly emails?: ReadonlySet<string>
   readonly domains?: ReadonlySet<string>
   readonly groups?: ReadonlySet<string>
-  readonly claims?: readonly (readonly [string, ReadonlySet<string>])[]
+  readonly claims?: readonly (readonly [name: string, get: ClaimAccessor, allowed: ReadonlySet<string>])[]
   readonly groupsClaim: string
+  readonly getGroups: ClaimAccessor
 }
 
 const ALLOW: Decision = Object.freeze({ allow: true, reason: 'ok' })
@@ -22,11 +27,11 @@ const ALLOW: Decision = Object.freeze({ allow: true, reason: 'ok' })
 /** Compiles an `allow` block. Emails and domains compare case-insensitively. */
 export function compilePolicy (allow: AllowConfig | undefined, groupsClaim = 'groups'): CompiledPolicy | undefined {
   if (allow === undefined) return undefined
-  const p: { -readonly [K in keyof CompiledPolicy]: CompiledPolicy[K] } = { groupsClaim }
+  const p: { -readonly [K in keyof CompiledPolicy]: CompiledPolicy[K] } = { groupsClaim, getGroups: claimAccessor(groupsClaim) }
   if (allow.emails !== undefined) p.emails = new Set(allow.emails.map((e) => e.toLowerCase()))
   if (allow.domains !== undefined) p.domains = new Set(allow.domains.map((d) => d.toLowerCase()))
   if (allow.groups !== undefined) p.groups = new Set(allow.groups)
-  if (allow.claims !== undefined) p.claims = Object.entries(allow.claims).map(([k, vs]) => [k, new Set(vs.map(String))] as const)
+  if (allow.claims !== undefined) p.claims = Object.entries(allow.claims).map(([k, vs]) => [k, claimAccessor(k), new Set(vs.map(String))] as const)
   return Object.freeze(p)
 }
 
@@ -67,12 +72,12 @@ export function evaluatePolicy (policy: CompiledPolicy | undefined, claims: Clai
     }
     if (policy.domains !== undefined && !policy.domains.has(email.slice(at + 1))) return { allow: false, reason: 'email domain not allowed' }
   }
-  if (policy.groups !== undefined && !anyIn(asList(claims[policy.groupsClaim]), policy.groups)) {
+  if (policy.groups !== undefined && !anyIn(asList(policy.getGroups(claims)), policy.groups)) {
     return { allow: false, reason: 'not in an allowed group' }
   }
   if (policy.claims !== undefined) {
-    for (const [name, allowed] of policy.claims) {
-      if (!anyIn(asList(claims[name]), allowed)) return { allow: false, reason: `claim ${name} not allowed` }
+    for (const [name, get, allowed] of policy.claims) {
+      if (!anyIn(asList(get(claims)), allowed)) return { allow: false, reason: `claim ${name} not allowed` }
     }
   }
   return ALLOW

@@ -1,3 +1,4 @@
+import { claimAccessor, type ClaimAccessor } from '../policy/claim-path.js'
 import type { Claims } from '../policy/evaluate.js'
 
 /**
@@ -17,6 +18,13 @@ export function normaliseHeaderName (name: string): string {
 export interface IdentityHeader {
   readonly name: string
   readonly claim: string
+  /** Reads the claim (whole name, then dotted path), compiled at load. */
+  readonly get: ClaimAccessor
+}
+
+/** Compiles a route's `headers` (header name -> claim name) once, at config load. */
+export function compileIdentityHeaders (headers: readonly (readonly [string, string])[]): readonly IdentityHeader[] {
+  return Object.freeze(headers.map(([name, claim]) => Object.freeze({ name, claim, get: claimAccessor(claim) })))
 }
 
 export interface HeaderPlan {
@@ -34,14 +42,23 @@ export function buildStripSet (allHeaderNames: Iterable<string>): ReadonlySet<st
   return s
 }
 
-// Visible ASCII, space and tab: what may go into a header value unchanged.
-const SAFE_VALUE = /^[\u0020-\u007e\t]*$/
+// Visible ASCII, space and tab, but not '%': what may go into a header value
+// unchanged. '%' is left out so that an encoded value and a plain one can
+// never be confused: every identity header value percent-decodes to the claim.
+const SAFE_VALUE = /^[\u0020-\u0024\u0026-\u007e\t]*$/
+// A UTF-16 surrogate without its pair: not a character, and encodeURIComponent throws on it.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 
 /**
  * Turns a claim into header text. Arrays are joined with ','; objects become
- * JSON. A value that is not plain header text (non-ASCII, CR/LF, controls) is
- * percent-encoded as UTF-8 (like encodeURIComponent) rather than dropped, so
- * `Zoë` arrives as `Zo%C3%AB` and a CR/LF can never split a header.
+ * JSON. A value that is not plain header text (non-ASCII, '%', CR/LF, NUL and
+ * other controls) is percent-encoded as UTF-8 as a whole (like
+ * encodeURIComponent, the encoding of RFC 8187 without its charset prefix),
+ * so `Zoë` arrives as `Zo%C3%AB` and a CR/LF can never split a header. An
+ * upstream may therefore always percent-decode a value: a plain one has no
+ * '%' and decodes to itself. A lone surrogate (not a character) becomes
+ * U+FFFD. Long values are passed whole, never cut: a cut email or group
+ * would name something else.
  */
 export function claimToHeaderValue (value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
@@ -50,7 +67,7 @@ export function claimToHeaderValue (value: unknown): string | undefined {
   else if (typeof value === 'number' || typeof value === 'boolean') text = String(value)
   else if (Array.isArray(value)) text = value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(',')
   else text = JSON.stringify(value)
-  return SAFE_VALUE.test(text) ? text : encodeURIComponent(text)
+  return SAFE_VALUE.test(text) ? text : encodeURIComponent(text.replace(LONE_SURROGATE, '\uFFFD'))
 }
 
 /**
@@ -69,7 +86,7 @@ export function identityHeaders (plan: HeaderPlan, claims: Claims): readonly (re
   if (known !== undefined) return known
   const out: [string, string][] = []
   for (const h of plan.identity) {
-    const v = claimToHeaderValue(claims[h.claim])
+    const v = claimToHeaderValue(h.get(claims))
     if (v !== undefined) out.push([h.name, v])
   }
   if (frozen) {

@@ -4,7 +4,7 @@ import type { CompiledRoute } from '../context.js'
 import type { Metrics } from '../metrics.js'
 import { compilePolicy } from '../policy/evaluate.js'
 import type { UpstreamPools } from '../proxy/forward.js'
-import { buildStripSet, type HeaderPlan } from '../proxy/headers.js'
+import { buildStripSet, compileIdentityHeaders, type HeaderPlan } from '../proxy/headers.js'
 
 /** What compiled routes are bound to: one generation's providers, upstream pools and metrics. */
 export interface RouteParts {
@@ -29,7 +29,7 @@ export function compileRoutes (routes: Config['routes'], parts: RouteParts): Com
     const plan: HeaderPlan = Object.freeze({
       strip,
       stripAuthorization: r.auth !== 'public' && r.bearer !== 'none',
-      identity: Object.freeze(r.headers.map(([name, claim]) => Object.freeze({ name, claim }))),
+      identity: compileIdentityHeaders(r.headers),
     })
     return Object.freeze({
       ...r,

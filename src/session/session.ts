@@ -59,7 +59,7 @@ export function isSession (v: unknown): v is Session {
 }
 
 /** Claims that describe the token rather than the user; not kept in the session. */
-const PROTOCOL_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'auth_time', 'acr', 'amr', 'sid'])
+export const PROTOCOL_CLAIMS: ReadonlySet<string> = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'auth_time', 'acr', 'amr', 'sid'])
 
 /** Identity claims of an ID token and userinfo, protocol claims removed. */
 export function identityClaims (idClaims: Claims, userinfo?: Claims): Claims {

@@ -1,10 +1,10 @@
 import t from 'tap'
-import { buildStripSet, buildUpstreamHeaders, claimToHeaderValue, identityHeaders, normaliseHeaderName, type HeaderPlan } from '../../src/proxy/headers.js'
+import { buildStripSet, buildUpstreamHeaders, claimToHeaderValue, compileIdentityHeaders, identityHeaders, normaliseHeaderName, type HeaderPlan } from '../../src/proxy/headers.js'
 
 const plan: HeaderPlan = {
   strip: buildStripSet(['X-Forwarded-User', 'X-Forwarded-Email', 'X-Auth-Request-Groups']),
   stripAuthorization: true,
-  identity: [{ name: 'X-Forwarded-User', claim: 'sub' }, { name: 'X-Forwarded-Email', claim: 'email' }],
+  identity: compileIdentityHeaders([['X-Forwarded-User', 'sub'], ['X-Forwarded-Email', 'email']]),
 }
 const ctx = { remoteAddress: '10.1.2.3', trustProxy: false, proto: 'http', host: 'app.example.com', cookie: 'app=1', bearer: 'tok', identity: [['X-Forwarded-User', 'alice']] as [string, string][] }
 

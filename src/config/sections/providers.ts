@@ -1,5 +1,7 @@
 import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { MULTI_TENANT_ISSUERS, TENANT_ID } from '../../auth/tenants.js'
 import { isLoopbackHost } from '../../net/loopback.js'
+import { claimNameProblem } from '../../policy/claim-path.js'
 import { choice, custom, describe, flag, httpUrl, isObj, list, section, strings, text, url, type Checker } from '../fields.js'
 import { isPlaceholder } from '../secret-strength.js'
 import type { ProviderConfig, ResponseMode, ResponseType, TokenEndpointAuthMethod } from '../types.js'
@@ -62,7 +64,8 @@ export const provider = section({
   authorizationParams,
   loginUrl: text({ description: 'template of the login URL: {authorizeUrl} and {clientId} are replaced, URL-encoded once' }),
   fetchUserinfo: flag({ def: true, description: 'call the userinfo endpoint at login and merge its claims' }),
-  groupsClaim: text({ def: 'groups', description: 'claim used by allow.groups (a dotted path works)' }),
+  groupsClaim: text({ def: 'groups', description: 'claim used by allow.groups: a name looked up whole first (https://example.com/roles), then as a dotted path into nested objects (realm_access.roles)' }),
+  tenants: strings({ description: 'Entra ID multi-tenant: the tenant ids (tid) accepted, with issuer https://login.microsoftonline.com/organizations/v2.0 (or common/v2.0)' }),
   allowInsecureHttp: flag({ def: false, description: 'allow a non-loopback http:// issuer (never in production)' }),
   postLogoutRedirectUri: text({ description: 'sent to the end-session endpoint; must be registered at the provider' }),
 }, {
@@ -105,6 +108,18 @@ export const provider = section({
       else httpUrl(c, loginUrl.replaceAll('{authorizeUrl}', 'x').replaceAll('{clientId}', 'x'), `${path}.loginUrl`)
     }
     if (postLogoutRedirectUri !== undefined) httpUrl(c, postLogoutRedirectUri, `${path}.postLogoutRedirectUri`)
+    const tenants = v.tenants?.map((t) => t.toLowerCase())
+    const multiTenant = v.issuer !== undefined && MULTI_TENANT_ISSUERS.includes(v.issuer.text)
+    if (tenants !== undefined) {
+      if (!multiTenant) c.add(`${path}.tenants`, `applies only with issuer ${MULTI_TENANT_ISSUERS.join(' or ')} (one tenant's issuer needs no list)`)
+      if (tenants.length === 0) c.add(`${path}.tenants`, 'must list at least one tenant id')
+      tenants.forEach((t, i) => { if (!TENANT_ID.test(t)) c.add(`${path}.tenants[${i}]`, `not a tenant id (a GUID, the Directory (tenant) ID): ${JSON.stringify(v.tenants![i])}`) })
+    } else if (multiTenant) {
+      // The template issuer alone would accept a user of any Entra ID tenant.
+      c.add(`${path}.issuer`, 'accepts users of every Entra ID tenant: list the tenant ids you accept in tenants, or use one tenant\'s issuer https://login.microsoftonline.com/<tenant id>/v2.0')
+    }
+    const groupsClaimProblem = claimNameProblem(v.groupsClaim)
+    if (groupsClaimProblem !== undefined) c.add(`${path}.groupsClaim`, groupsClaimProblem)
     return {
       id: v.id,
       issuer: v.issuer?.text ?? '',
@@ -121,6 +136,7 @@ export const provider = section({
       ...(loginUrl !== undefined ? { loginUrl } : {}),
       fetchUserinfo: v.fetchUserinfo,
       groupsClaim: v.groupsClaim,
+      ...(tenants !== undefined ? { tenants } : {}),
       allowInsecureHttp: v.allowInsecureHttp,
       ...(postLogoutRedirectUri !== undefined ? { postLogoutRedirectUri } : {}),
     }

@@ -1,3 +1,4 @@
+import { claimNameProblem } from '../../policy/claim-path.js'
 import { choice, custom, describe, flag, isObj, list, optionalSection, strings, text, url, section, type Checker } from '../fields.js'
 import type { AllowConfig, AuthMode, BearerMode, RouteConfig, UnauthenticatedMode } from '../types.js'
 
@@ -22,7 +23,7 @@ export function normalisePrefix (p: string): string {
 }
 
 const claims = custom(
-  { description: 'claim -> accepted values (string or list)', type: 'object', additionalProperties: { anyOf: [{ type: ['string', 'number', 'boolean'] }, { type: 'array', minItems: 1, items: { type: ['string', 'number', 'boolean'] } }] } },
+  { description: 'claim name (whole, else a dotted path into nested objects) -> accepted values (string or list)', type: 'object', additionalProperties: { anyOf: [{ type: ['string', 'number', 'boolean'] }, { type: 'array', minItems: 1, items: { type: ['string', 'number', 'boolean'] } }] } },
   (c: Checker, v: unknown, path: string): Record<string, (string | number | boolean)[]> | undefined => {
     if (v === undefined || v === null) return undefined
     if (!isObj(v)) { c.add(path, `expected a map of claim -> list of values, got ${describe(v)}`); return undefined }
@@ -30,7 +31,9 @@ const claims = custom(
     for (const [k, x] of Object.entries(v)) {
       const values = Array.isArray(x) ? x : [x]
       const ok = values.every((y) => typeof y === 'string' || typeof y === 'number' || typeof y === 'boolean')
-      if (!ok || values.length === 0) c.add(`${path}.${k}`, 'expected a value or a list of values')
+      const problem = claimNameProblem(k)
+      if (problem !== undefined) c.add(`${path}.${k}`, problem)
+      else if (!ok || values.length === 0) c.add(`${path}.${k}`, 'expected a value or a list of values')
       else out[k] = values as (string | number | boolean)[]
     }
     return out
@@ -58,7 +61,7 @@ const allow = optionalSection({
 
 const headers = custom(
   {
-    description: 'identity headers sent upstream: header name -> claim name (default: the four X-Forwarded-* headers)',
+    description: 'identity headers sent upstream: header name -> claim name (whole, else a dotted path); values that are not plain header text are percent-encoded (default: the four X-Forwarded-* headers)',
     type: 'object',
     propertyNames: { pattern: HEADER_NAME.source },
     additionalProperties: { type: 'string', minLength: 1 },
@@ -72,7 +75,11 @@ const headers = custom(
       if (!HEADER_NAME.test(name)) c.add(p, 'not a valid HTTP header name')
       else if (RESERVED_HEADERS.has(name.toLowerCase().replaceAll('_', '-'))) c.add(p, 'this header is managed by the proxy and cannot carry a claim')
       else if (typeof claim !== 'string' || claim === '') c.add(p, `expected a claim name, got ${describe(claim)}`)
-      else out.push([name, claim])
+      else {
+        const problem = claimNameProblem(claim)
+        if (problem !== undefined) c.add(p, problem)
+        else out.push([name, claim])
+      }
     }
     return out
   },

@@ -163,6 +163,43 @@ const cases: Case[] = [
       'session.secretsFile: cannot read "/run/secrets/nope": ENOENT (no such file or directory)',
     ],
   },
+  {
+    name: 'claim names that lead into an object prototype',
+    broken: {
+      provider: '    clientSecret: provider-issued-secret\n    groupsClaim: realm_access.__proto__',
+      routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { constructor.name: [x] }\n    headers:\n      X-Roles: __proto__',
+    },
+    fixed: {
+      provider: '    clientSecret: provider-issued-secret\n    groupsClaim: realm_access.roles',
+      routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { https://example.com/plan: [pro], resource_access.app.roles: [x] }\n    headers:\n      X-Roles: resource_access.app.roles',
+    },
+    want: [
+      'providers[0].groupsClaim: "realm_access.__proto__" names an object prototype key (__proto__, constructor, prototype), never a claim',
+      'routes[0].allow.claims.constructor.name: "constructor.name" names an object prototype key (__proto__, constructor, prototype), never a claim',
+      'routes[0].headers.X-Roles: "__proto__" names an object prototype key (__proto__, constructor, prototype), never a claim',
+    ],
+  },
+  {
+    name: 'claims the session does not keep',
+    broken: { routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { acr: [mfa] }\n    headers:\n      X-Session: sid' },
+    fixed: { routes: '  - upstream: http://127.0.0.1:3000\n    allow:\n      claims: { https://example.com/mfa: [true] }\n    headers:\n      X-Session: sub' },
+    want: [
+      'routes[0].allow.claims.acr: "acr" describes the token, not the user: the session does not keep it, so "acr" would never be found',
+      'routes[0].headers.X-Session: "sid" describes the token, not the user: the session does not keep it, so "sid" would never be found',
+    ],
+  },
+  {
+    name: 'Entra ID multi-tenant: an explicit list of tenants, never any tenant',
+    broken: { provider: '    clientSecret: provider-issued-secret\n  - id: any\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: a\n    clientSecret: provider-issued-secret\n  - id: listed\n    issuer: https://login.microsoftonline.com/common/v2.0\n    clientId: b\n    clientSecret: provider-issued-secret\n    tenants: [not-a-guid, 11111111-2222-4333-8444-55555555555]\n  - id: one\n    issuer: https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0\n    clientId: c\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]\n  - id: empty\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: d\n    clientSecret: provider-issued-secret\n    tenants: []' },
+    fixed: { provider: '    clientSecret: provider-issued-secret\n  - id: any\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: a\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555, AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE]\n  - id: listed\n    issuer: https://login.microsoftonline.com/common/v2.0\n    clientId: b\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]\n  - id: one\n    issuer: https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0\n    clientId: c\n    clientSecret: provider-issued-secret\n  - id: empty\n    issuer: https://login.microsoftonline.com/organizations/v2.0\n    clientId: d\n    clientSecret: provider-issued-secret\n    tenants: [11111111-2222-4333-8444-555555555555]' },
+    want: [
+      'providers[1].issuer: accepts users of every Entra ID tenant: list the tenant ids you accept in tenants, or use one tenant\'s issuer https://login.microsoftonline.com/<tenant id>/v2.0',
+      'providers[2].tenants[0]: not a tenant id (a GUID, the Directory (tenant) ID): "not-a-guid"',
+      'providers[2].tenants[1]: not a tenant id (a GUID, the Directory (tenant) ID): "11111111-2222-4333-8444-55555555555"',
+      'providers[3].tenants: applies only with issuer https://login.microsoftonline.com/organizations/v2.0 or https://login.microsoftonline.com/common/v2.0 (one tenant\'s issuer needs no list)',
+      'providers[4].tenants: must list at least one tenant id',
+    ],
+  },
 ]
 
 for (const c of cases) {
