@@ -10,6 +10,7 @@ import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
 import { matchRoute } from '../routing/match.js'
 import { normalisePath } from '../routing/normalise.js'
+import { isCorsPreflight } from '../routing/preflight.js'
 import { splitCookieHeader } from '../session/cookies.js'
 import { needsTouch, type Session } from '../session/session.js'
 import { forward } from './forward.js'
@@ -133,7 +134,7 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
   const reqHeaders = raw.headers
   const host = requestHost(reqHeaders, gw.config.trustProxy)
   // Every decision is made on the path the upstream will resolve (routing/normalise.ts).
-  const norm = normalisePath(path, (p) => matchRoute(gw.routes, host, p))
+  const norm = normalisePath(path, (p) => matchRoute(gw.routes, host, p, raw.method ?? 'GET'))
   if (!norm.ok || (norm.changed && isGatewayPath(norm.path))) {
     if (via === undefined) return TO_FASTIFY
     gw.metrics.outcome('bad_request')
@@ -156,7 +157,9 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
   const split = splitCookieHeader(names, reqHeaders.cookie)
   let session: Session | null = null
   let setCookies: string[] | undefined
-  if (route.auth !== 'public') {
+  // allowPreflight: a CORS preflight carries no credentials; it is forwarded as on a public route.
+  const preflight = route.allowPreflight && isCorsPreflight(raw.method, reqHeaders)
+  if (route.auth !== 'public' && !preflight) {
     const now = gw.now()
     const read = await gw.sessions.read(split.ours, now)
     session = read.session
