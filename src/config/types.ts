@@ -104,8 +104,19 @@ export interface UpstreamOptions {
   readonly timeout: number
 }
 
+/** `tls`: the proxy listener serves HTTPS with this pair. */
+export interface TlsConfig {
+  readonly certFile: string
+  readonly keyFile: string
+  /** PEM text, read at load (and again on every reload). */
+  readonly cert: string
+  readonly key: string
+}
+
 export interface Config {
   readonly listen: ListenAddress
+  /** The proxy listener serves HTTPS when set. */
+  readonly tls?: TlsConfig
   readonly publicUrl: string
   /** Origin of publicUrl, e.g. https://app.example.com */
   readonly publicOrigin: string

@@ -248,7 +248,7 @@ async function handle (gw: Gateway, raw: IncomingMessage, res: ServerResponse, v
   const headers = buildUpstreamHeaders(reqHeaders, route.plan, {
     remoteAddress: raw.socket.remoteAddress ?? '',
     trustProxy: gw.config.trustProxy,
-    proto: gw.config.trustProxy && typeof reqHeaders['x-forwarded-proto'] === 'string' ? reqHeaders['x-forwarded-proto'] : 'http',
+    proto: gw.config.trustProxy && typeof reqHeaders['x-forwarded-proto'] === 'string' ? reqHeaders['x-forwarded-proto'] : gw.config.tls !== undefined ? 'https' : 'http',
     host: typeof reqHeaders.host === 'string' ? reqHeaders.host : host,
     cookie: split.rest,
     bearer,
