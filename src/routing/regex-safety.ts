@@ -455,12 +455,32 @@ export interface CheckedPattern {
   readonly prefix: string
 }
 
+/** Verdicts by pattern: config validation and the route table check the same patterns (and a reload, mostly the same again). */
+const verdicts = new Map<string, CheckedPattern | UnsafePattern>()
+const MAX_VERDICTS = 50_000
+
 /**
  * Checks and compiles a route's `pathRegex`. Throws UnsafePattern (with the
  * reason) when the pattern does not compile or could backtrack
- * catastrophically. Pure; call at config load.
+ * catastrophically. Pure (the verdict is remembered); call at config load.
  */
 export function checkPathPattern (pattern: string): CheckedPattern {
+  let verdict = verdicts.get(pattern)
+  if (verdict === undefined) {
+    try {
+      verdict = check(pattern)
+    } catch (err) {
+      if (!(err instanceof UnsafePattern)) throw err
+      verdict = err
+    }
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear()
+    verdicts.set(pattern, verdict)
+  }
+  if (verdict instanceof UnsafePattern) throw verdict
+  return verdict
+}
+
+function check (pattern: string): CheckedPattern {
   let regex: RegExp
   try {
     regex = new RegExp(`^(?:${pattern})$`, 'u')

@@ -100,8 +100,8 @@ function readPathRegex (pattern: string | undefined, raw: Record<string, unknown
   } catch (err) {
     if (!(err instanceof UnsafePattern)) throw err
     c.add(`${path}.pathRegex`, `${err.message}: ${JSON.stringify(pattern)}`)
-    return undefined
   }
+  // Kept even when refused (the file is invalid then): the duplicate check compares patterns, not the default path.
   return pattern
 }
 

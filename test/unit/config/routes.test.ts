@@ -46,6 +46,12 @@ t.test('bad routes are reported with their paths', async (t) => {
     upstream: http://127.0.0.1:3000
 `, ['routes[0].pathRegex: lookahead and lookbehind are not supported (they defeat the linear-time check): "/(?=a)a"']],
     [`
+  - path: /
+    upstream: http://127.0.0.1:3000
+  - pathRegex: '/(a+)+'
+    upstream: http://127.0.0.1:3000
+`, ['routes[1].pathRegex: it can match the same text in exponentially many ways (catastrophic backtracking): "/(a+)+"']],
+    [`
   - path: /api
     pathRegex: '/api/.*'
     upstream: http://127.0.0.1:3000
