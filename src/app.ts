@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import { buildAdmin } from './admin/server.js'
@@ -21,6 +21,7 @@ import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
 import { restartChanges, type ReloadResult } from './reload.js'
+import { createProxyServer, updateProxyTls } from './server.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
 import { RedisConnection, RedisStore, type StoreLogger } from './session/redis.js'
@@ -130,17 +131,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     },
     trustProxy: config.trustProxy,
     serverFactory: (fastify: (req: IncomingMessage, res: ServerResponse) => void) => {
-      // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
-      const server = createServer({ maxHeaderSize: 96 * 1024 }, (req, res) => {
+      return createProxyServer(config, (req, res) => {
         observer?.begin(req, res)
         if (listener !== undefined) listener(req, res, fastify)
         else fastify(req, res)
       })
-      // What Fastify sets on a server it makes itself.
-      server.keepAliveTimeout = 72_000
-      server.requestTimeout = 0
-      server.setTimeout(0)
-      return server
     },
     // A URL the router cannot decode (an invalid percent-escape) gets the
     // same page as every other refused path.
@@ -257,6 +252,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     generation = built
     ref.current = built.gateway
     if (next.log.level !== prev.gateway.config.log.level) app.log.level = next.log.level
+    updateProxyTls(app.server, prev.gateway.config, next, app.log)
     const retired = retire(prev, built)
     const timer = setTimeout(() => { retiring.delete(retired); void closeRetired(retired) }, next.shutdownGrace)
     timer.unref()

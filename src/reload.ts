@@ -37,6 +37,8 @@ export function restartChanges (prev: Config, next: Config): string[] {
   differ('admin.listen', addr(prev.admin?.listen), addr(next.admin?.listen))
   differ('workers', prev.workers, next.workers)
   differ('trustProxy', prev.trustProxy, next.trustProxy)
+  // The listener is HTTP or HTTPS for its life; the certificate itself is reloaded.
+  differ('tls', prev.tls === undefined ? 'off' : 'on', next.tls === undefined ? 'off' : 'on')
   differ('log.requests', prev.log.requests, next.log.requests)
   // The access log is set up with the listener (every request, fast path included).
   differ('log.access', prev.log.access, next.log.access)

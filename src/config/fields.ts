@@ -316,7 +316,8 @@ function sectionSchema (fields: Fields, o: Doc & { schema?: JsonSchema }): JsonS
   }
 }
 
-function errnoText (err: unknown): string {
+/** `ENOENT (no such file or directory)` from a failed read. */
+export function errnoText (err: unknown): string {
   const e = err as NodeJS.ErrnoException
   const what = /^[A-Z0-9_]+: ([^,]+)/.exec(e?.message ?? '')?.[1]
   if (e?.code !== undefined) return what !== undefined ? `${e.code} (${what})` : e.code

@@ -4,6 +4,7 @@ import { routes, type RouteDraft } from './sections/routes.js'
 import { limits, log, reload, shutdownGrace, upstream, workers } from './sections/runtime.js'
 import { admin, listen, loginRedirect, publicUrl, trustProxy } from './sections/server.js'
 import { session } from './sections/session.js'
+import { tls } from './sections/tls.js'
 import type { Config, ListenAddress, ProviderConfig, RouteConfig } from './types.js'
 
 /**
@@ -14,6 +15,7 @@ import type { Config, ListenAddress, ProviderConfig, RouteConfig } from './types
  */
 export const configFile = section({
   listen,
+  tls,
   publicUrl,
   trustProxy,
   admin,
@@ -51,6 +53,7 @@ export const configFile = section({
     if (v.listen === undefined || publicUrl === undefined) return undefined
     return {
       listen: v.listen,
+      ...(v.tls !== undefined ? { tls: v.tls } : {}),
       publicUrl: publicUrl.origin,
       publicOrigin: publicUrl.origin,
       secure: publicUrl.protocol === 'https:',

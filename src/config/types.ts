@@ -77,8 +77,14 @@ export interface RouteConfig {
   readonly index: number
   /** Optional label for metrics and logs (the index when absent). */
   readonly name?: string
-  /** Normalised path prefix: starts with '/', no trailing '/' except the root. */
+  /** Normalised path prefix: starts with '/', no trailing '/' except the root ('/' when pathRegex is set). */
   readonly path: string
+  /** Instead of `path`: a regular expression matched anchored on the whole normalised path (checked safe at load). */
+  readonly pathRegex?: string
+  /** Upper-case methods the route is limited to; any method when absent. */
+  readonly methods?: readonly string[]
+  /** A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) is forwarded without auth. */
+  readonly allowPreflight: boolean
   /** Lower-cased host, `*.example.com` wildcard, or undefined for any host. */
   readonly host?: string
   readonly upstream: string
@@ -100,8 +106,19 @@ export interface UpstreamOptions {
   readonly timeout: number
 }
 
+/** `tls`: the proxy listener serves HTTPS with this pair. */
+export interface TlsConfig {
+  readonly certFile: string
+  readonly keyFile: string
+  /** PEM text, read at load (and again on every reload). */
+  readonly cert: string
+  readonly key: string
+}
+
 export interface Config {
   readonly listen: ListenAddress
+  /** The proxy listener serves HTTPS when set. */
+  readonly tls?: TlsConfig
   readonly publicUrl: string
   /** Origin of publicUrl, e.g. https://app.example.com */
   readonly publicOrigin: string

@@ -8,6 +8,7 @@ import { evaluatePolicy } from '../policy/evaluate.js'
 import { buildUpstreamHeaders, identityHeaders } from '../proxy/headers.js'
 import { matchRoute, type RouteTable } from '../routing/match.js'
 import { normalisePath } from '../routing/normalise.js'
+import { isCorsPreflight } from '../routing/preflight.js'
 import type { ReadResult } from '../session/manager.js'
 import { needsTouch, type Session } from '../session/session.js'
 import { wantsLoginRedirect, type RequestFacts } from './facts.js'
@@ -103,7 +104,7 @@ export function isGatewayPath (path: string): boolean {
  * that no route serves.
  */
 export function resolve (routes: RouteTable<CompiledRoute>, facts: RequestFacts): RouteTarget | Extract<Action, { kind: 'page' }> {
-  const norm = normalisePath(facts.path, (p) => matchRoute(routes, facts.host, p))
+  const norm = normalisePath(facts.path, (p) => matchRoute(routes, facts.host, p, facts.method))
   if (!norm.ok || (norm.changed && isGatewayPath(norm.path))) {
     const reason = norm.ok ? 'resolves to a gateway endpoint' : norm.reason
     return page('GH_BAD_PATH', 'bad_request', {
@@ -117,6 +118,14 @@ export function resolve (routes: RouteTable<CompiledRoute>, facts: RequestFacts)
 
 function page (code: string, outcome: Outcome, o: { message?: string, status?: number, retryAfter?: number, logs?: readonly LogLine[], decision?: Decision }): Extract<Action, { kind: 'page' }> {
   return { kind: 'page', code, outcome, decision: o.decision, message: o.message, status: o.status, retryAfter: o.retryAfter, logs: o.logs ?? NO_LOGS, clear: false }
+}
+
+/**
+ * `allowPreflight`: a CORS preflight carries no credentials; it is forwarded
+ * as on a public route (no session read, no identity, no Bearer).
+ */
+export function isPreflightFor (route: CompiledRoute, facts: RequestFacts): boolean {
+  return route.allowPreflight && isCorsPreflight(facts.method, facts.headers)
 }
 
 /** The provider that issued a session (the route's when it is no longer configured). */
@@ -133,7 +142,7 @@ function sessionProvider (ctx: DecideContext, session: Session, route: CompiledR
  */
 export function decide (ctx: DecideContext, facts: RequestFacts, target: RouteTarget, input: SessionInput, now: number): Action {
   const { route } = target
-  if (route.auth === 'public') return forwardTo(ctx, facts, target, input.cookieRest, null, {})
+  if (route.auth === 'public' || isPreflightFor(route, facts)) return forwardTo(ctx, facts, target, input.cookieRest, null, {})
   const { read } = input
   let session = read.session
   let logs = NO_LOGS

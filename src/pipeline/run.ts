@@ -4,7 +4,7 @@ import type { Decision, Outcome } from '../metrics.js'
 import type { ReadResult } from '../session/manager.js'
 import { splitCookieHeader } from '../session/cookies.js'
 import { recordOf, type RequestRecord } from '../observe.js'
-import { afterRefresh, decide, resolve, type Action, type LogLine } from './decide.js'
+import { afterRefresh, decide, isPreflightFor, resolve, type Action, type LogLine } from './decide.js'
 import { requestFacts, type RequestFacts } from './facts.js'
 
 /**
@@ -51,7 +51,7 @@ export async function decideFacts (gw: Gateway, facts: RequestFacts, rec: Reques
   }
   const split = splitCookieHeader(gw.sessions.names, facts.headers.cookie)
   const input = {
-    read: target.route.auth === 'public' ? NOT_READ : await gw.sessions.read(split.ours, now),
+    read: target.route.auth === 'public' || isPreflightFor(target.route, facts) ? NOT_READ : await gw.sessions.read(split.ours, now),
     cookieRest: split.rest,
   }
   let action = decide(gw, facts, target, input, now)

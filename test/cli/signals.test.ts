@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,49 +8,15 @@ import { startEchoUpstream, type EchoUpstream } from '../../src/demo/upstream.js
 import { Browser, request, type Response } from '../fixtures/browser.js'
 import { api, loginCookie, setCookieHeader } from '../fixtures/gateway.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET, freePort } from '../fixtures/stack.js'
+import { startGatehouse, until, type Gatehouse } from '../fixtures/cli.js'
 
 // SIGHUP, the file watch and SIGTERM on the built CLI (npm test builds dist/
 // first), with real signals, a real provider and real upstreams.
-const CLI = join(process.cwd(), 'dist/cli.js')
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-signals-'))
 const OLD_SECRET = 'old-session-secret-0123456789abcdef-0123456789'
 const NEW_SECRET = 'new-session-secret-0123456789abcdef-0123456789'
 
 interface Teardown { teardown (fn: () => unknown): void }
-
-async function until<T> (what: string, f: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
-  const t0 = Date.now()
-  let last: unknown
-  while (Date.now() - t0 < ms) {
-    try { const v = await f(); if (v !== undefined) return v } catch (e) { last = e }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`${what}: not within ${ms} ms${last !== undefined ? ` (${String(last)})` : ''}`)
-}
-
-interface LogLine { msg: string, [k: string]: unknown }
-
-interface Gatehouse {
-  readonly child: ChildProcess
-  readonly url: string
-  output (): string
-  /** The JSON log lines so far. */
-  logs (): LogLine[]
-  count (msg: string): number
-  /** Resolves with the exit code. */
-  readonly exited: Promise<number | null>
-}
-
-function startGatehouse (t: Teardown, file: string, port: number): Gatehouse {
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code) }))
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const logs = (): LogLine[] => out.split('\n').flatMap((l) => { try { return [JSON.parse(l) as LogLine] } catch { return [] } })
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out, logs, count: (msg) => logs().filter((l) => l.msg === msg).length, exited }
-}
 
 async function upstreams (t: Teardown, n: number): Promise<EchoUpstream[]> {
   const out: EchoUpstream[] = []

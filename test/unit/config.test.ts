@@ -2,18 +2,7 @@ import t from 'tap'
 import { parseConfig, interpolate } from '../../src/config/load.js'
 import { parseDuration } from '../../src/config/duration.js'
 import { ConfigError } from '../../src/errors.js'
-
-const MIN = `
-publicUrl: https://app.example.com
-providers:
-  - issuer: https://id.example.com/
-    clientId: c
-    clientSecret: s
-session:
-  secret: 0123456789abcdef0123456789abcdef
-routes:
-  - upstream: http://127.0.0.1:3000
-`
+import { MIN } from '../fixtures/minimal-config.js'
 
 function problems (yaml: string, env: Record<string, string> = {}, files: Record<string, string> = {}): string[] {
   try {

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Fastify from 'fastify'
 import { LRUCache } from 'lru-cache'
 import t from 'tap'
@@ -11,6 +14,7 @@ import { Metrics } from '../../src/metrics.js'
 import { problemLines, restartChanges } from '../../src/reload.js'
 import { MemoryRevocations } from '../../src/session/revocations.js'
 import { CookieStore } from '../../src/session/store.js'
+import { selfSigned, type CertPair } from '../fixtures/tls.js'
 
 const SECRET = 'reload-test-secret-0123456789abcdef-0123456789'
 
@@ -91,6 +95,12 @@ routes: [{ upstream: http://127.0.0.1:3001 }]
   const memory = config({ session: ', store: memory' })
   t.same(restartChanges(memory, config({ session: ', store: memory, idleTimeout: 2h' })), ['session.idleTimeout: changed from 3600000ms to 7200000ms; this needs a restart'], 'a server-side store keeps the timeouts it was built with')
   t.same(restartChanges(base, config({ session: ', idleTimeout: 2h' })), [], 'the cookie store takes new timeouts')
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-reload-'))
+  const [a, b] = [selfSigned(dir, 'a'), selfSigned(dir, 'b')]
+  const tls = (p: CertPair): string => `tls: { certFile: ${p.certFile}, keyFile: ${p.keyFile} }`
+  t.same(restartChanges(config({ extra: tls(a) }), config({ extra: tls(b) })), [], 'another certificate: reloadable')
+  t.same(restartChanges(base, config({ extra: tls(a) })), ['tls: changed from off to on; this needs a restart'], 'HTTP to HTTPS needs a restart')
+  t.same(restartChanges(config({ extra: tls(a) }), base), ['tls: changed from on to off; this needs a restart'])
 })
 
 t.test('problemLines: the lines gatehouse check prints', async (t) => {

@@ -1,6 +1,7 @@
 import { claimNameProblem } from '../../policy/claim-path.js'
 import { choice, custom, describe, flag, isObj, list, optionalSection, strings, text, url, section, type Checker } from '../fields.js'
 import type { AllowConfig, AuthMode, BearerMode, RouteConfig, UnauthenticatedMode } from '../types.js'
+import { checkPathPattern, UnsafePattern } from '../../routing/regex-safety.js'
 
 const AUTH_MODES: readonly AuthMode[] = ['required', 'optional', 'public']
 const UNAUTH_MODES: readonly UnauthenticatedMode[] = ['auto', 'redirect', 'deny']
@@ -85,6 +86,32 @@ const headers = custom(
   },
 )
 
+/** A method is an HTTP token (RFC 9110); methods are case-sensitive and the standard ones upper-case. */
+const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+
+function readMethods (methods: readonly string[], c: Checker, path: string): string[] {
+  const out: string[] = []
+  methods.forEach((m, i) => {
+    if (!METHOD.test(m)) c.add(`${path}[${i}]`, `not an HTTP method: ${JSON.stringify(m)}`)
+    else if (!out.includes(m.toUpperCase())) out.push(m.toUpperCase())
+  })
+  if (methods.length === 0) c.add(path, 'must list at least one method (leave it out for any method)')
+  return out
+}
+
+function readPathRegex (pattern: string | undefined, raw: Record<string, unknown>, c: Checker, path: string): string | undefined {
+  if (pattern === undefined) return undefined
+  if (raw.path !== undefined && raw.path !== null) { c.add(`${path}.pathRegex`, 'give either path or pathRegex, not both'); return undefined }
+  try {
+    checkPathPattern(pattern)
+  } catch (err) {
+    if (!(err instanceof UnsafePattern)) throw err
+    c.add(`${path}.pathRegex`, `${err.message}: ${JSON.stringify(pattern)}`)
+  }
+  // Kept even when refused (the file is invalid then): the duplicate check compares patterns, not the default path.
+  return pattern
+}
+
 /** A route as this section reads it; the provider is resolved against the providers section afterwards. */
 export interface RouteDraft extends Omit<RouteConfig, 'provider'> {
   /** As written; undefined means the first provider. */
@@ -96,6 +123,9 @@ export interface RouteDraft extends Omit<RouteConfig, 'provider'> {
 export const route = section({
   name: text({ pattern: { re: /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, message: (s) => `use a letter, then up to 63 letters, digits, ".", "_" or "-", got ${JSON.stringify(s)}` }, description: 'a label for metrics and logs (default: the route\'s index)' }),
   path: text({ def: '/', description: 'path prefix, matched on whole segments (/app matches /app/x, not /apple)' }),
+  pathRegex: text({ description: 'instead of path: a regular expression matched on the whole normalised path (anchored); patterns that could backtrack catastrophically are refused' }),
+  methods: strings({ description: 'the HTTP methods this route matches (any when absent), e.g. [GET, HEAD]' }),
+  allowPreflight: flag({ def: false, description: 'true: a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) is forwarded without auth' }),
   host: text({ description: 'host name or *.example.com; any host when absent' }),
   upstream: url({ required: true, description: 'http(s)://host:port[/base]; a base path is prepended' }),
   provider: text({ description: 'a provider id (default: the first provider)' }),
@@ -109,6 +139,8 @@ export const route = section({
   description: 'a route: first match wins, most specific host and path first',
   build (v, c, { path, raw, index }): RouteDraft {
     const prefix = v.path
+    const pathRegex = readPathRegex(v.pathRegex, raw, c, path)
+    if (v.stripPrefix && v.pathRegex !== undefined) c.add(`${path}.stripPrefix`, 'has no prefix to strip on a pathRegex route')
     if (!prefix.startsWith('/')) c.add(`${path}.path`, `must start with "/", got ${JSON.stringify(prefix)}`)
     else if (/[?#\s]/.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) c.add(`${path}.path`, `must be a plain path prefix (no query, fragment, spaces or dot segments), got ${JSON.stringify(prefix)}`)
     let host = v.host?.toLowerCase()
@@ -124,6 +156,9 @@ export const route = section({
       index,
       ...(v.name !== undefined ? { name: v.name } : {}),
       path: normalisePrefix(prefix),
+      ...(pathRegex !== undefined ? { pathRegex } : {}),
+      ...(v.methods !== undefined ? { methods: readMethods(v.methods, c, `${path}.methods`) } : {}),
+      allowPreflight: v.allowPreflight,
       ...(host !== undefined ? { host } : {}),
       upstream: upstreamNorm,
       provider: v.provider,
@@ -145,7 +180,7 @@ export const routes = list(route, {
   check (items, c, path) {
     // Two routes with the same host and prefix: matching picks the first, so
     // the second can never serve a request — almost always a copy-paste slip.
-    const seen = new Map<string, number>()
+    const seen = new Map<string, { index: number, methods: readonly string[] | undefined }[]>()
     const named = new Map<string, number>()
     for (const [i, r] of items) {
       if (r.name !== undefined) {
@@ -153,10 +188,13 @@ export const routes = list(route, {
         if (had !== undefined) c.add(`${path}[${i}].name`, `duplicate name ${JSON.stringify(r.name)} (${path}[${had}] has it)`)
         else named.set(r.name, i)
       }
-      const key = `${r.host ?? ''} ${r.path}`
-      const first = seen.get(key)
-      if (first === undefined) seen.set(key, i)
-      else c.add(`${path}[${i}]`, `same host and path as ${path}[${first}]; the first wins, so this route is never used`)
+      // Routes that differ by method share a path: only one that the first
+      // already covers for all its methods is never used.
+      const key = `${r.host ?? ''} ${r.pathRegex !== undefined ? `~${r.pathRegex}` : r.path}`
+      const earlier = seen.get(key) ?? []
+      const first = earlier.find((e) => e.methods === undefined || (r.methods !== undefined && r.methods.every((m) => e.methods!.includes(m))))
+      if (first !== undefined) c.add(`${path}[${i}]`, `same host and path as ${path}[${first.index}]${r.methods !== undefined ? ' for these methods' : ''}; the first wins, so this route is never used`)
+      seen.set(key, [...earlier, { index: i, methods: r.methods }])
     }
   },
 })

@@ -1,25 +1,6 @@
 import t from 'tap'
 import { parseConfig } from '../../../src/config/load.js'
-import { ConfigError } from '../../../src/errors.js'
-
-const MIN = `
-publicUrl: https://app.example.com
-providers:
-  - issuer: https://id.example.com/
-    clientId: c
-    clientSecret: s
-session:
-  secret: 0123456789abcdef0123456789abcdef
-routes:
-  - upstream: http://127.0.0.1:3000
-`
-
-function problems (yaml: string): string[] {
-  try { parseConfig(yaml, { env: {} }); return [] } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems]
-    throw err
-  }
-}
+import { MIN, problems } from '../../fixtures/minimal-config.js'
 
 t.test('log.access, log.redactQueryParams, limits.loginsPerMinute, routes[].name: defaults', async (t) => {
   const c = parseConfig(MIN, { env: {} })

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import t from 'tap'
@@ -8,12 +9,15 @@ import { loadConfigFile } from '../../../src/config/load.js'
 import { configSchema } from '../../../src/config/schema.js'
 import { validateConfig } from '../../../src/config/validate.js'
 import type { JsonSchema } from '../../../src/config/fields.js'
+import { selfSigned } from '../../fixtures/tls.js'
 
 // `gatehouse schema` and `gatehouse check` must agree: the schema is
 // generated from the validator's own field definitions, and these tests hold
 // the two to the same verdicts.
 
 type Obj = Record<string, unknown>
+// tls names files that validation reads: a real pair.
+const TLS = selfSigned(mkdtempSync(join(tmpdir(), 'gatehouse-schema-')), 'schema')
 const schema = configSchema()
 const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true, allowUnionTypes: true })
 const validate = ajv.compile(schema)
@@ -35,6 +39,7 @@ function objects (s: JsonSchema, path: string, out: [string, JsonSchema][] = [])
 /** A valid raw config in which every map of the schema is present. */
 const base = (): Obj => ({
   publicUrl: 'https://app.example.com',
+  tls: { certFile: TLS.certFile, keyFile: TLS.keyFile },
   admin: { listen: '127.0.0.1:9901' },
   log: {},
   limits: {},
@@ -104,11 +109,16 @@ t.test('a file that sets every field: valid for validate and for the schema', as
     '/run/secrets/private-key.pem': pem,
     '/run/secrets/session': 'every-field-session-secret-0123456789abcdef\nold-every-field-secret-0123456789abcdef\n',
     '/run/secrets/redis-url': 'redis://:pw@redis.example:6379/2',
+    '/run/tls/tls.crt': TLS.cert,
+    '/run/tls/tls.key': TLS.key,
   }
   const c = loadConfigFile(file, { env: { CLIENT_SECRET: 'main-secret' }, readFile: (p) => files[p]! })
   t.equal(c.providers[2]!.tokenEndpointAuthMethod, 'private_key_jwt')
   t.equal(c.session.secrets.length, 2)
   t.equal(c.session.redis?.url, 'redis://:pw@redis.example:6379/2')
+  t.equal(c.tls?.cert, TLS.cert)
+  t.same(c.routes[0]!.methods, ['GET', 'HEAD', 'POST'])
+  t.equal(c.routes[1]!.pathRegex, '^/api/v[0-9]+/health$')
   // Every map of the schema appears in the file, so no section is left untested.
   const written = new Set<string>()
   const walk = (v: unknown, path: string): void => {

@@ -33,6 +33,8 @@ routes:
   - { path: /strip, upstream: http://127.0.0.1:7002/base, stripPrefix: true }
   - { path: /idt, upstream: http://127.0.0.1:7001, bearer: id_token }
   - { path: /nob, upstream: http://127.0.0.1:7001, bearer: none }
+  - { path: /cors, upstream: http://127.0.0.1:7001, allowPreflight: true }
+  - { path: /get-only, upstream: http://127.0.0.1:7001, methods: [GET] }
   - { host: only.test, path: /, upstream: http://127.0.0.1:7003 }
   - { path: /x, upstream: http://127.0.0.1:7001 }
 `
@@ -195,6 +197,18 @@ t.test('decide: touching, resealing and refreshing', async (t) => {
   const gone = session({ refreshToken: undefined, expiresAt: NOW - 1 })
   t.equal(run('/x', gone, { headers: API }).kind, 'unauthenticated', 'an expired token is never forwarded')
   t.equal(run('/opt/x', gone, { headers: API }).decision, 'allow:anonymous', 'an optional route goes on anonymously')
+})
+
+t.test('decide: methods and CORS preflights', async (t) => {
+  const preflight = { ...API, origin: 'https://web.test', 'access-control-request-method': 'PUT' }
+  const a = run('/cors/items', session(), { method: 'OPTIONS', headers: preflight })
+  t.same(a.kind === 'forward' ? [a.kind, a.session, a.headers.authorization] : [a.kind], ['forward', null, undefined], 'a preflight on an allowPreflight route: forwarded with no identity')
+  t.equal(run('/cors/items', null, { method: 'OPTIONS', headers: API }).kind, 'unauthenticated', 'an OPTIONS that is not a preflight still needs a session')
+  t.equal(run('/x', null, { method: 'OPTIONS', headers: preflight }).kind, 'unauthenticated', 'a preflight elsewhere needs a session')
+  const post = resolve(gw.routes, facts('/get-only/x', { method: 'POST' }))
+  t.equal(post.kind === 'page' ? post.code : post.route.path, 'GH_NO_ROUTE', 'a route limited to GET does not serve a POST')
+  const get = resolve(gw.routes, facts('/get-only/x'))
+  t.equal(get.kind === 'route' ? get.route.path : '', '/get-only')
 })
 
 t.test('afterRefresh: each outcome of a refresh', async (t) => {
