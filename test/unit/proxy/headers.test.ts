@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildStripSet, buildUpstreamHeaders, claimToHeaderValue, compileIdentityHeaders, identityHeaders, normaliseHeaderName, type HeaderPlan } from '../../src/proxy/headers.js'
+import { buildStripSet, buildUpstreamHeaders, claimToHeaderValue, compileIdentityHeaders, identityHeaders, normaliseHeaderName, type HeaderPlan } from '../../../src/proxy/headers.js'
 
 const plan: HeaderPlan = {
   strip: buildStripSet(['X-Forwarded-User', 'X-Forwarded-Email', 'X-Auth-Request-Groups']),

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compilePolicy, evaluatePolicy } from '../../src/policy/evaluate.js'
+import { compilePolicy, evaluatePolicy } from '../../../src/policy/evaluate.js'
 
 t.test('policy table', async (t) => {
   const cases: [string, Parameters<typeof compilePolicy>[0], Record<string, unknown>, boolean][] = [

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfigFile } from '../../src/config/load.js'
+import { loadConfigFile } from '../../../src/config/load.js'
 
 // Every shipped example must pass validation (with its secrets supplied).
 const env = { CLIENT_SECRET: 'x', SESSION_SECRET: 'an-example-session-secret-0123456789abcdef' }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { safeReturnTo } from '../../src/auth/return-to.js'
+import { safeReturnTo } from '../../../src/auth/return-to.js'
 
 /** Test names must stay on one TAP line: escape everything outside printable ASCII. */
 const label = (s: string): string => JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { parseConfig, interpolate } from '../../src/config/load.js'
-import { parseDuration } from '../../src/config/duration.js'
-import { ConfigError } from '../../src/errors.js'
-import { MIN } from '../fixtures/minimal-config.js'
+import { parseConfig, interpolate } from '../../../src/config/load.js'
+import { parseDuration } from '../../../src/config/duration.js'
+import { ConfigError } from '../../../src/errors.js'
+import { MIN } from '../../fixtures/minimal-config.js'
 
 function problems (yaml: string, env: Record<string, string> = {}, files: Record<string, string> = {}): string[] {
   try {

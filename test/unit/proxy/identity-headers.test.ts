@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compileIdentityHeaders, identityHeaders, type HeaderPlan } from '../../src/proxy/headers.js'
+import { compileIdentityHeaders, identityHeaders, type HeaderPlan } from '../../../src/proxy/headers.js'
 
 const plan = (identity: [string, string][]): HeaderPlan => Object.freeze({ strip: new Set<string>(), stripAuthorization: true, identity: compileIdentityHeaders(identity) })
 

@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { EventEmitter } from 'node:events'
 import { Pool } from 'undici'
-import { forward, type UpstreamFailure } from '../../src/proxy/forward.js'
+import { forward, type UpstreamFailure } from '../../../src/proxy/forward.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LoginLimiter } from '../../src/auth/rate-limit.js'
+import { LoginLimiter } from '../../../src/auth/rate-limit.js'
 
 t.test('token bucket per address and kind: a burst of N, then one per 60/N s', async (t) => {
   let now = 1_000_000

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { parseConfig } from '../../src/config/load.js'
-import { ConfigError } from '../../src/errors.js'
+import { parseConfig } from '../../../src/config/load.js'
+import { ConfigError } from '../../../src/errors.js'
 
 const base = (extra: string, store = 'cookie'): string => `
 publicUrl: http://127.0.0.1:8080
