@@ -22,8 +22,8 @@ import path from 'node:path'
 import { hasProc } from './lib/proc.mjs'
 import { wrkVersion } from './lib/load.mjs'
 import { runRounds, CLK_TCK } from './lib/measure.mjs'
-import { aggregate, appendHistory, fmt, historyLine, pairedDelta, resultsTable, runsTable } from './lib/report.mjs'
-import { Procs, ROOT, checkConfig, freePort, prioritise, sessionLeader, startGatehouse, startUpstream, dist } from './lib/stack.mjs'
+import { aggregate, appendHistory, fmt, historyLine, pairedDelta, pairedRatio, resultsTable, runsTable } from './lib/report.mjs'
+import { Procs, ROOT, checkConfig, freePort, prioritise, sessionLeader, startGatehouse, startUpstream, dist, waitHttp } from './lib/stack.mjs'
 import { startProvider, providerRequests, CLIENT_ID, CLIENT_SECRET, USER } from './lib/idp.mjs'
 import { login, request } from './lib/login.mjs'
 import { runScale } from './lib/scale.mjs'
@@ -56,6 +56,9 @@ const OPTS = {
   quietBudgetMs: num(E.BENCH_QUIET_WAIT, 30) * 1000,
 }
 export const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-0123456789'
+
+/** CPU-per-request ratios the report gives, round by round (the targets of docs/performance.md). */
+const RATIOS = [['cookie', 'floor'], ['memory', 'cookie'], ['redis', 'cookie'], ['workers2', 'cookie'], ['bearer', 'cookie'], ['fwdauth', 'cookie'], ['cookie', 'baseline']]
 
 const t00 = Date.now()
 const log = (...a) => console.log(`[bench ${((Date.now() - t00) / 1000).toFixed(0).padStart(3)}s]`, ...a)
@@ -245,12 +248,17 @@ async function main () {
       i.facts = await verify(i, ctx)
       log(`${i.name}: pid ${i.proc.pid}; verified (login ${i.facts.hops} hops, Cookie ${i.facts.cookieBytes} bytes${i.facts.idTokenBytes !== undefined ? `; ID token ${i.facts.idTokenBytes} B, access token ${i.facts.accessTokenBytes} B, refresh token ${i.facts.refreshToken ? 'yes' : 'no'}` : ''})`)
     }
+    // The floor: the same forwarding engine with nothing else (what Gatehouse's own work is measured against).
+    const floor = { port: await freePort() }
+    floor.proc = procs.start('floor', process.execPath, [path.join(ROOT, 'bench', 'engine-variant.mjs'), 'node-dispatch', String(floor.port), upstream.url], { env: { NODE_ENV: 'production' } })
+    await waitHttp(`http://127.0.0.1:${floor.port}/`, { proc: floor.proc, status: 200 })
     const fresh = (i) => async () => ({ cookie: (await login(`http://127.0.0.1:${i.port}/`, USER)).cookie })
     const url = (i, p) => `http://127.0.0.1:${i.port}${p}`
     const m = plan.main
     /** @type {import('./lib/measure.mjs').Case[]} */
     const all = [
       { key: 'direct', label: 'direct to the upstream (the limit)', url: `${upstream.url}/`, expect: 200, headers: async () => ({}), pid: undefined },
+      { key: 'floor', label: 'floor: bare node:http + undici dispatch, no auth (bench/engine-variant.mjs node-dispatch)', url: `http://127.0.0.1:${floor.port}/`, expect: 200, headers: async () => ({}), pid: floor.proc.pid },
       { key: 'public', label: 'Gatehouse, public route (proxy cost alone)', inst: m, url: url(m, '/public/item'), expect: 200, headers: async () => ({}) },
       { key: 'public-cookie', label: 'Gatehouse, public route, request carrying the session cookie', inst: m, url: url(m, '/public/item'), expect: 200, headers: fresh(m) },
       { key: 'cookie', label: 'Gatehouse, authenticated, cookie store', inst: m, url: url(m, '/'), expect: 200, headers: fresh(m) },
@@ -302,6 +310,10 @@ async function main () {
       ...[['cookie', 'public'], ['cookie', 'public-cookie'], ['public-cookie', 'public'], ['cookie', 'baseline'], ['unauth', 'baseline-unauth']].map(([a, b]) => {
         const d = pairedDelta(results, a, b)
         return d === undefined ? undefined : `- ${a} − ${b}: ${fmt(d.median, 1)} µs CPU per request (median of ${d.n} rounds, each round's difference ${fmt(d.min, 1)}..${fmt(d.max, 1)})`
+      }).filter((x) => x !== undefined),
+      ...RATIOS.map(([a, b]) => {
+        const d = pairedRatio(results, a, b)
+        return d === undefined ? undefined : `- ${a} ÷ ${b}: ${fmt(d.median, 2)} × the CPU per request (median of ${d.n} rounds, ${fmt(d.min, 2)}..${fmt(d.max, 2)})`
       }).filter((x) => x !== undefined),
       ...skipped.map(([c, why]) => `- not run: ${c.label} — ${why}`),
       skipped.length > 0 ? '' : undefined,

@@ -133,10 +133,22 @@ export function appendHistory (existing, line) {
  * @returns {{ median: number, min: number, max: number, n: number } | undefined}
  */
 export function pairedDelta (results, a, b) {
+  return paired(results, a, b, (x, y) => x - y)
+}
+
+/**
+ * CPU per request of case `a` divided by case `b`'s, round by round (the
+ * same rounds, clean runs only): median, min, max and how many rounds.
+ */
+export function pairedRatio (results, a, b) {
+  return paired(results, a, b, (x, y) => x / y)
+}
+
+function paired (results, a, b, f) {
   const d = []
   for (const ra of results.filter((r) => r.key === a)) {
     const rb = results.find((r) => r.key === b && r.round === ra.round)
-    if (rb !== undefined && !ra.noisy && !rb.noisy) d.push(ra.cpuUs - rb.cpuUs)
+    if (rb !== undefined && !ra.noisy && !rb.noisy) d.push(f(ra.cpuUs, rb.cpuUs))
   }
   if (d.length === 0) return undefined
   return { median: median(d), min: Math.min(...d), max: Math.max(...d), n: d.length }

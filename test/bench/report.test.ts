@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseMachineStat, parseRss, parseStat, treeTicks, usPerRequest } from '../../bench/lib/proc.mjs'
-import { aggregate, appendHistory, historyLine, median, pairedDelta, resultsTable } from '../../bench/lib/report.mjs'
+import { aggregate, appendHistory, historyLine, median, pairedDelta, pairedRatio, resultsTable } from '../../bench/lib/report.mjs'
 import { parseWrkOutput } from '../../bench/lib/load.mjs'
 import { area, selfTimes } from '../../bench/lib/cpuprofile.mjs'
 
@@ -115,4 +115,7 @@ t.test('paired differences: per round, noisy rounds left out', async (t) => {
   ]
   t.same(pairedDelta(results, 'cookie', 'public'), { median: 12, min: 10, max: 20, n: 3 })
   t.equal(pairedDelta(results, 'cookie', 'absent'), undefined)
+  const ratio = pairedRatio(results, 'cookie', 'public')
+  t.equal(ratio?.n, 3, 'the noisy round is left out')
+  t.same([ratio?.min, ratio?.median, ratio?.max], [150 / 140, 111 / 99, 120 / 100])
 })
