@@ -20,6 +20,7 @@ import { loggerOptions } from './logging.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
+import { forwardAuthPlugin } from './forward-auth/plugin.js'
 import { restartChanges, type ReloadResult } from './reload.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
@@ -230,6 +231,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     return body === undefined ? notFound(request, reply) : markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body)
   })
   app.all('/.gatehouse/*', async (request, reply) => notFound(request, reply))
+  await app.register(forwardAuthPlugin, { ref })
   await app.register(proxyPlugin, { ref })
   listener = proxyListener(ref, { ready: () => serving, direct: () => direct })
 
