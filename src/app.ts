@@ -20,7 +20,7 @@ import { loggerOptions } from './logging.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
-import { forwardAuthPlugin } from './forward-auth/plugin.js'
+import { forwardAuthListener, forwardAuthPlugin } from './forward-auth/plugin.js'
 import { restartChanges, type ReloadResult } from './reload.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
@@ -122,6 +122,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   let serving = false
   let direct = false
   let listener: ReturnType<typeof proxyListener> | undefined
+  let authListener: ReturnType<typeof forwardAuthListener> | undefined
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
@@ -134,6 +135,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
       const server = createServer({ maxHeaderSize: 96 * 1024 }, (req, res) => {
         observer?.begin(req, res)
+        if (authListener?.(req, res, fastify) === true) return
         if (listener !== undefined) listener(req, res, fastify)
         else fastify(req, res)
       })
@@ -234,6 +236,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   await app.register(forwardAuthPlugin, { ref })
   await app.register(proxyPlugin, { ref })
   listener = proxyListener(ref, { ready: () => serving, direct: () => direct })
+  authListener = forwardAuthListener(ref, { ready: () => serving, direct: () => direct })
 
   let draining = false
   let stopDraining: (() => void) | undefined

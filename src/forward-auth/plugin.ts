@@ -1,13 +1,14 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Gateway, GatewayRef } from '../context.js'
 import { safeReturnTo } from '../auth/return-to.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { requestHost, type RequestFacts } from '../pipeline/facts.js'
-import { decideFacts, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
+import type { Action } from '../pipeline/decide.js'
+import { decideFacts, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
 import { identityHeaders } from '../proxy/headers.js'
 import { recordOf } from '../observe.js'
-import { readOriginal, type OriginalRequest } from './original.js'
+import { readOriginal, type OriginalRequest, type OriginalResult } from './original.js'
 
 /**
  * The forward-auth entry, `/.gatehouse/auth`: a proxy in front (nginx
@@ -25,6 +26,12 @@ import { readOriginal, type OriginalRequest } from './original.js'
  *
  * Whatever the answer, it carries the Set-Cookie of a session refreshed,
  * touched or ended during the check: the proxy relays it to the browser.
+ *
+ * Like the proxy entry (proxy/plugin.ts), the HTTP server's listener
+ * decides the call and answers an allowed one (200, the common case) itself,
+ * without a Fastify request; every other answer, and every call while
+ * Fastify must see each request, goes to the Fastify route, with the call
+ * already decided.
  */
 
 export const AUTH_PATH = '/.gatehouse/auth'
@@ -84,6 +91,19 @@ function unauthenticated (reply: FastifyReply, login: string): FastifyReply {
     .send({ error: 'unauthenticated', message: 'sign in required', login })
 }
 
+/**
+ * The headers of a 200: the route's identity headers from the session's
+ * claims and the token its `bearer` names. Built from the route's plan and
+ * the session alone: nothing of the call is echoed.
+ */
+function allowedHeaders (action: Extract<Action, { kind: 'forward' }>): readonly (readonly [string, string])[] {
+  const { session, route } = action
+  if (session === null) return []
+  const identity = identityHeaders(route.plan, session.claims)
+  const token = route.bearer === 'none' ? undefined : route.bearer === 'id_token' ? session.idToken : session.accessToken
+  return token === undefined ? identity : [...identity, ['authorization', `Bearer ${token}`]]
+}
+
 /** Answers a decided forward-auth call. Throws what the session store throws (503). */
 async function answer (d: Decided, o: OriginalRequest, redirect: boolean, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { gw, action } = d
@@ -91,16 +111,10 @@ async function answer (d: Decided, o: OriginalRequest, redirect: boolean, reques
   const setCookies = await sessionEffects(d)
   if (setCookies !== undefined) reply.header('set-cookie', setCookies)
   switch (action.kind) {
-    case 'forward': {
+    case 'forward':
       recordDecision(d)
-      const { session, route } = action
-      if (session !== null) {
-        for (const [name, value] of identityHeaders(route.plan, session.claims)) reply.header(name, value)
-        const token = route.bearer === 'none' ? undefined : route.bearer === 'id_token' ? session.idToken : session.accessToken
-        if (token !== undefined) reply.header('authorization', `Bearer ${token}`)
-      }
+      for (const [name, value] of allowedHeaders(action)) reply.header(name, value)
       return markGatewayResponse(reply, 'auth-ok').code(200).send()
-    }
     case 'login':
     case 'renew':
       if (redirect) {
@@ -126,35 +140,99 @@ async function answer (d: Decided, o: OriginalRequest, redirect: boolean, reques
   }
 }
 
+/** A forward-auth call as read: the original request (or why not) and whether it asks for a redirect. */
+interface Call {
+  readonly parsed: OriginalResult
+  readonly redirect: boolean
+}
+
+/** Reads a call whose raw URL starts with AUTH_PATH (undefined: another spelling of the path). */
+function readCall (gw: Gateway, raw: IncomingMessage): Call | undefined {
+  const url = raw.url ?? ''
+  if (!url.startsWith(AUTH_PATH)) return undefined
+  const rest = url.slice(AUTH_PATH.length)
+  const own = rest === '' || rest.charCodeAt(0) === 63 /* ? */
+  const parsed = readOriginal(raw.rawHeaders, {
+    method: raw.method ?? 'GET',
+    suffix: own ? undefined : rest,
+    defaultProto: gw.config.secure ? 'https' : 'http',
+  })
+  return { parsed, redirect: own && rest.length > 1 && wantsRedirect(rest) }
+}
+
+/** Calls the listener decided and handed to the Fastify route, with their answer still to give. */
+const handed = new WeakMap<IncomingMessage, { readonly d: Decided, readonly o: OriginalRequest, readonly redirect: boolean } | { readonly error: unknown }>()
+
+/** Methods the listener decides (Fastify's router handles the rest). */
+const LISTENER_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+/**
+ * The HTTP server's listener for forward-auth calls: returns false for any
+ * other request (or when Fastify must see every request); otherwise decides
+ * the call and answers a 200 itself, or hands the decided call to Fastify.
+ */
+export function forwardAuthListener (ref: GatewayRef, opts: { readonly ready: () => boolean, readonly direct: () => boolean }): (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void) => boolean {
+  return (req, res, fastify) => {
+    const url = req.url
+    if (url === undefined || !url.startsWith(AUTH_PATH)) return false
+    const c = url.charCodeAt(AUTH_PATH.length)
+    if (!(Number.isNaN(c) || c === 63 /* ? */ || c === 47 /* / */)) return false
+    if (!opts.ready() || !opts.direct() || !LISTENER_METHODS.has(req.method ?? '')) return false
+    const gw = ref.current
+    const call = readCall(gw, req)!
+    // A malformed call: Fastify's route reads it again and answers the page.
+    if (!call.parsed.ok) return false
+    const o = call.parsed.original
+    decideFacts(gw, originalFacts(o, req), recordOf(req)).then(async (d) => {
+      if (d.action.kind !== 'forward') {
+        handed.set(req, { d, o, redirect: call.redirect })
+        fastify(req, res)
+        return
+      }
+      const settled = await settleOnListener(d, (error) => { handed.set(req, { error }); fastify(req, res) })
+      if (settled === undefined) return
+      const headers: OutgoingHttpHeaders = { 'x-gatehouse-response': 'auth-ok', 'cache-control': 'no-store', 'x-request-id': settled.requestId, 'content-length': 0 }
+      for (const [name, value] of allowedHeaders(d.action)) headers[name] = value
+      if (settled.setCookies !== undefined) headers['set-cookie'] = settled.setCookies
+      res.writeHead(200, headers)
+      res.end()
+    }, (error: unknown) => {
+      handed.set(req, { error })
+      fastify(req, res)
+    })
+    return true
+  }
+}
+
 /**
  * Registers `/.gatehouse/auth` (and `/.gatehouse/auth/*`, Envoy's shape) in
  * its own context: any method, and a body, if one comes, is never read.
+ * It answers the calls the listener decided, and decides the others itself.
  */
 export async function forwardAuthPlugin (app: FastifyInstance, opts: { ref: GatewayRef }): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const gw = opts.ref.current
     const raw = request.raw
-    const url = raw.url ?? ''
-    // The router decoded the path; the suffix is read from the raw spelling only.
-    if (!url.startsWith(AUTH_PATH)) {
+    const h = handed.get(raw)
+    if (h !== undefined) {
+      handed.delete(raw)
+      if ('error' in h) throw h.error
+      return answer(h.d, h.o, h.redirect, request, reply)
+    }
+    const gw = opts.ref.current
+    // The router decoded the path; the original request is read from the raw spelling only.
+    const call = readCall(gw, raw)
+    if (call === undefined) {
       return sendErrorPage(reply, { code: 'GH_AUTH_BAD_ORIGINAL', message: `Call ${AUTH_PATH} by that spelling.`, correlationId: request.id })
     }
-    const rest = url.slice(AUTH_PATH.length)
-    const own = rest === '' || rest.charCodeAt(0) === 63 /* ? */
-    const parsed = readOriginal(raw.rawHeaders, {
-      method: raw.method ?? 'GET',
-      suffix: own ? undefined : rest,
-      defaultProto: gw.config.secure ? 'https' : 'http',
-    })
+    const parsed = call.parsed
     if (!parsed.ok) {
       request.log.info({ code: parsed.code, reason: parsed.reason }, 'forward-auth call refused')
       return sendErrorPage(reply, { code: parsed.code, message: `The forward-auth call cannot be accepted: ${parsed.reason}.`, correlationId: request.id })
     }
-    const o = parsed.original
-    const d = await decideFacts(gw, originalFacts(o, raw), recordOf(raw))
-    return answer(d, o, own && wantsRedirect(rest), request, reply)
+    const d = await decideFacts(gw, originalFacts(parsed.original, raw), recordOf(raw))
+    return answer(d, parsed.original, call.redirect, request, reply)
   }
   app.all(AUTH_PATH, handler)
   app.all(`${AUTH_PATH}/*`, handler)

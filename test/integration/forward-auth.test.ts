@@ -2,6 +2,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import { request, type Response } from '../fixtures/browser.js'
 import { loginCookie, sessionOf, setCookieHeader, startSessionStack, type SessionStack } from '../fixtures/gateway.js'
+import { gatewayYaml, startStack } from '../fixtures/stack.js'
 
 /**
  * /.gatehouse/auth called the way Traefik ForwardAuth, Caddy forward_auth,
@@ -89,6 +90,7 @@ t.test('Traefik/Caddy headers: 401 without a session, 302 to the login with ?red
   t.equal(ok.headers.authorization, `Bearer ${session!.accessToken}`, 'bearer: access_token')
   t.equal(ok.headers['cache-control'], 'no-store')
   t.equal(ok.text, '')
+  t.match(ok.headers['x-request-id'], /^[0-9a-f]+_/, 'answered by the server\'s listener, without a Fastify request')
 
   const idt = await auth(s, { ...traefik(s, '/idt/x'), ...API, cookie })
   t.equal(idt.status, 200)
@@ -247,4 +249,43 @@ t.test('metrics: decisions counted like proxied requests, under the decided rout
   t.equal(value('gatehouse_auth_decisions_total{decision="deny",reason="policy"}'), 1)
   t.ok(value('gatehouse_auth_decisions_total{decision="allow",reason="session"}') >= 1)
   t.ok(value('gatehouse_auth_decisions_total{decision="deny",reason="unauthenticated"}') >= 1)
+})
+
+t.test('the same answers when every request goes through Fastify (log.requests: true)', async (t) => {
+  const s = await startStack(t, { yaml: gatewayYaml({ routes: ROUTES }) + 'log:\n  requests: true\n', deps: { logger: false } })
+  const host = new URL(s.url).host
+  const h = (uri: string): Record<string, string> => ({ 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': host, 'x-forwarded-uri': uri, ...API })
+  const bob = await loginCookie(s.browser(), `${s.url}/`, 'bob')
+  const ok = await request(`${s.url}/.gatehouse/auth`, { headers: { ...h('/x'), cookie: bob } })
+  t.equal(ok.status, 200)
+  t.equal(ok.headers['x-forwarded-email'], 'bob@example.com')
+  t.match(ok.headers.authorization, /^Bearer .+/)
+  t.equal(ok.headers['x-gatehouse-response'], 'auth-ok')
+  t.match(ok.headers['x-request-id'], /^[0-9a-f]+-/, 'answered by the Fastify route')
+  t.equal((await request(`${s.url}/.gatehouse/auth`, { headers: { ...h('/admin'), cookie: bob } })).status, 403)
+  t.equal((await request(`${s.url}/.gatehouse/auth`, { headers: h('/x') })).status, 401)
+  t.equal((await request(`${s.url}/.gatehouse/auth`, { headers: { ...API } })).status, 400)
+})
+
+t.test('each call is decided once: one session read, whatever the answer and whichever path answers it', async (t) => {
+  const s = await startSessionStack(t, 'memory', { routes: ROUTES })
+  const store = s.gh.gateway.sessions.store
+  let loads = 0
+  const load = store.load.bind(store)
+  store.load = (ticket: unknown) => { loads++; return load(ticket) }
+  const alice = await loginCookie(s.browser(), `${s.url}/`, 'alice')
+  const bob = await loginCookie(s.browser(), `${s.url}/`, 'bob')
+  const cases: [string, Record<string, string>, string, number][] = [
+    ['allowed (the listener answers)', { ...traefik(s, '/x'), ...API, cookie: alice }, '', 200],
+    ['refused by the policy (Fastify answers)', { ...traefik(s, '/admin'), ...API, cookie: bob }, '', 403],
+    ['unknown session, redirected', { ...traefik(s, '/x'), ...BROWSER, cookie: 'gatehouse=nope' }, '?redirect=true', 302],
+  ]
+  for (const [what, headers, query, status] of cases) {
+    const before = loads
+    t.equal((await auth(s, headers, query)).status, status, what)
+    t.ok(loads - before <= 1, `${what}: at most one session read (${loads - before})`)
+  }
+  const before = loads
+  await auth(s, { ...traefik(s, '/admin'), ...API, cookie: bob })
+  t.equal(loads - before, 1, 'a refused call reads the session exactly once')
 })
