@@ -2,7 +2,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import { request, type Response } from '../fixtures/browser.js'
 import { loginCookie, sessionOf, setCookieHeader, startSessionStack, type SessionStack } from '../fixtures/gateway.js'
-import { gatewayYaml, startStack } from '../fixtures/stack.js'
+import { CLIENT_ID, CLIENT_SECRET, gatewayYaml, startStack } from '../fixtures/stack.js'
 
 /**
  * /.gatehouse/auth called the way Traefik ForwardAuth, Caddy forward_auth,
@@ -288,4 +288,41 @@ t.test('each call is decided once: one session read, whatever the answer and whi
   const before = loads
   await auth(s, { ...traefik(s, '/admin'), ...API, cookie: bob })
   t.equal(loads - before, 1, 'a refused call reads the session exactly once')
+})
+
+t.test('access log: one line per call, with the original host, the decided route, the user and the decision', async (t) => {
+  const raw: string[] = []
+  const s = await startStack(t, { yaml: gatewayYaml({ routes: ROUTES }), deps: { logStream: { write: (line: string) => { raw.push(line) } } } })
+  const lines = (): Record<string, unknown>[] => raw.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request')
+  const bob = await loginCookie(s.browser(), `${s.url}/`, 'bob')
+  const h = (uri: string, id: string): Record<string, string> => ({ 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'App.Example.com', 'x-forwarded-uri': uri, 'x-request-id': id, ...API })
+  t.equal((await request(`${s.url}/.gatehouse/auth`, { headers: { ...h('/x', 'fa.1'), cookie: bob } })).status, 200)
+  t.equal((await request(`${s.url}/.gatehouse/auth`, { headers: { ...h('/admin/x', 'fa.2'), cookie: bob } })).status, 403)
+  t.equal((await request(`${s.url}/.gatehouse/auth`, { headers: { ...API, 'x-request-id': 'fa.3' } })).status, 400)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const byId = (id: string): Record<string, unknown> | undefined => lines().find((l) => l.reqId === id)
+  t.match(byId('fa.1'), { host: 'app.example.com', url: '/.gatehouse/auth', route: 'app', status: 200, decision: 'allow', reason: 'session' })
+  t.type(byId('fa.1')!.user, 'string')
+  t.match(byId('fa.2'), { host: 'app.example.com', route: 'admin-area', status: 403, decision: 'deny', reason: 'policy' })
+  t.match(byId('fa.3'), { route: 'gatehouse:auth', status: 400 })
+  for (const l of raw) t.notMatch(l, /Bearer [A-Za-z0-9._-]{20,}/, 'no token in any log line')
+})
+
+t.test('a session whose refresh token the provider refuses: the 401 deletes the session cookie', async (t) => {
+  const s = await startSessionStack(t, 'cookie', { routes: ROUTES, session: '  idleTimeout: 3h\n' })
+  const cookie = await loginCookie(s.browser(), `${s.url}/`)
+  const session = await sessionOf(s.nodes[0]!, cookie, s.clock.now)
+  // The grant is revoked at the provider (RFC 7009): the next refresh is invalid_grant.
+  const revoked = await request(`${s.idp.issuer}/token/revocation`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}` },
+    body: new URLSearchParams({ token: session!.refreshToken!, token_type_hint: 'refresh_token' }).toString(),
+  })
+  t.equal(revoked.status, 200)
+  s.clock.advance(3600_000 + 60_000)
+  const r = await auth(s, { ...traefik(s, '/x'), ...API, cookie })
+  t.equal(r.status, 401)
+  const cleared = ([] as string[]).concat(r.headers['set-cookie'] ?? []).filter((c) => c.startsWith('gatehouse'))
+  t.ok(cleared.length > 0, 'the answer sets the session cookie')
+  t.ok(cleared.every((c) => /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(c)), 'to nothing: deleted')
 })
