@@ -153,6 +153,9 @@ t.test('behind nginx: 401 for an API client, 403 when the policy denies, and a c
   t.equal(api.json().error, 'unauthenticated')
   const bob = sessionCookieOnly(await (async () => { const b = s.browser(); await b.login(`${front}/x`, 'bob'); return b.cookieHeader(`${front}/`) })())
   t.not(bob, '')
+  const direct = await request(`${front}/.gatehouse/auth`, { headers: { ...API, cookie: bob, 'x-forwarded-uri': '/x', 'x-original-url': `${front}/x` } })
+  t.equal(direct.status, 404, 'a client cannot call the check through nginx (internal): it would read the token')
+  t.equal(direct.headers.authorization, undefined)
   const forbidden = await request(`${front}/admin/x`, { headers: { ...API, cookie: bob } })
   t.equal(forbidden.status, 403)
   // The client names another path in the forward-auth headers: nginx drops them, the real path decides.
