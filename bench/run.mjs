@@ -262,6 +262,15 @@ async function main () {
       { key: 'public', label: 'Gatehouse, public route (proxy cost alone)', inst: m, url: url(m, '/public/item'), expect: 200, headers: async () => ({}) },
       { key: 'public-cookie', label: 'Gatehouse, public route, request carrying the session cookie', inst: m, url: url(m, '/public/item'), expect: 200, headers: fresh(m) },
       { key: 'cookie', label: 'Gatehouse, authenticated, cookie store', inst: m, url: url(m, '/'), expect: 200, headers: fresh(m) },
+      // A proxy in front asking about a request (Traefik's headers); the answer is 200 with the identity headers, nothing is proxied.
+      {
+        key: 'fwdauth',
+        label: 'Gatehouse, forward-auth check (/.gatehouse/auth, X-Forwarded-*, cookie store, 200)',
+        inst: m,
+        url: url(m, '/.gatehouse/auth'),
+        expect: 200,
+        headers: async () => ({ ...await fresh(m)(), 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': `127.0.0.1:${m.port}`, 'x-forwarded-uri': '/' }),
+      },
       { key: 'memory', label: 'Gatehouse, authenticated, memory store', inst: plan.memory, url: url(plan.memory, '/'), expect: 200, headers: fresh(plan.memory) },
       { key: 'redis', label: 'Gatehouse, authenticated, redis store', inst: plan.redis, url: url(plan.redis, '/'), expect: 200, headers: fresh(plan.redis) },
       { key: 'bearer', label: 'Gatehouse, API client with a Bearer JWT', inst: { skip: 'bearer passthrough for API clients is not implemented yet' } },

@@ -20,6 +20,7 @@ import { loggerOptions } from './logging.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
+import { forwardAuthListener, forwardAuthPlugin } from './forward-auth/plugin.js'
 import { restartChanges, type ReloadResult } from './reload.js'
 import { createProxyServer, updateProxyTls } from './server.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
@@ -122,6 +123,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   let serving = false
   let direct = false
   let listener: ReturnType<typeof proxyListener> | undefined
+  let authListener: ReturnType<typeof forwardAuthListener> | undefined
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
@@ -133,6 +135,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     serverFactory: (fastify: (req: IncomingMessage, res: ServerResponse) => void) => {
       return createProxyServer(config, (req, res) => {
         observer?.begin(req, res)
+        if (authListener?.(req, res, fastify) === true) return
         if (listener !== undefined) listener(req, res, fastify)
         else fastify(req, res)
       })
@@ -225,8 +228,10 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     return body === undefined ? notFound(request, reply) : markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body)
   })
   app.all('/.gatehouse/*', async (request, reply) => notFound(request, reply))
+  await app.register(forwardAuthPlugin, { ref })
   await app.register(proxyPlugin, { ref })
   listener = proxyListener(ref, { ready: () => serving, direct: () => direct })
+  authListener = forwardAuthListener(ref, { ready: () => serving, direct: () => direct })
 
   let draining = false
   let stopDraining: (() => void) | undefined

@@ -90,7 +90,7 @@ export type UpstreamErrorKind = typeof UPSTREAM_ERRORS[number]
 const UPSTREAM_ERROR_SLOT = slots(UPSTREAM_ERRORS)
 
 /** Route labels of requests that match no configured route (Gatehouse's endpoints, 404s, bad paths). */
-export const ENDPOINT_LABELS = ['gatehouse:login', 'gatehouse:callback', 'gatehouse:logout', 'gatehouse:userinfo', 'gatehouse:backchannel-logout', 'gatehouse:jwks', 'gatehouse:other', 'none'] as const
+export const ENDPOINT_LABELS = ['gatehouse:login', 'gatehouse:callback', 'gatehouse:logout', 'gatehouse:userinfo', 'gatehouse:backchannel-logout', 'gatehouse:jwks', 'gatehouse:auth', 'gatehouse:other', 'none'] as const
 export type EndpointLabel = typeof ENDPOINT_LABELS[number]
 
 interface Sample { value: number, labels: Record<string, string | number>, metricName?: string }

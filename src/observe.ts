@@ -77,6 +77,7 @@ const ENDPOINTS: ReadonlyMap<string, EndpointLabel> = new Map([
   ['/.gatehouse/userinfo', 'gatehouse:userinfo'],
   ['/.gatehouse/backchannel-logout', 'gatehouse:backchannel-logout'],
   ['/.gatehouse/jwks', 'gatehouse:jwks'],
+  ['/.gatehouse/auth', 'gatehouse:auth'],
 ])
 
 /** The route label of a request no configured route served: one of the gateway's endpoints, or `none`. */

@@ -42,6 +42,10 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_FORBIDDEN: { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.' },
   GH_RATE_LIMITED: { status: 429, title: 'Too many sign-in attempts', message: 'Too many sign-ins were started from your network address. Please wait and try again.' },
   GH_UNKNOWN_PROVIDER: { status: 400, title: 'Unknown identity provider', message: 'The sign-in link names an identity provider this gateway does not know.' },
+  // Forward-auth calls (/.gatehouse/auth) whose original request cannot be read.
+  GH_AUTH_NO_ORIGINAL_URL: { status: 400, title: 'Bad request', message: 'The forward-auth call does not say which request to judge: send X-Forwarded-Uri (with X-Forwarded-Host, -Proto, -Method), X-Original-URL, or X-Original-URI with Host.' },
+  GH_AUTH_BAD_ORIGINAL: { status: 400, title: 'Bad request', message: 'The forward-auth call names its original request with a malformed, repeated or oversized header.' },
+  GH_AUTH_AMBIGUOUS_ORIGINAL: { status: 400, title: 'Bad request', message: 'The forward-auth call names its original request in two ways; only one may be sent.' },
   GH_CONFIG_INVALID: { status: 500, title: 'Invalid configuration', message: 'The gateway configuration is invalid.' },
 
   // The application (upstream) failed. The x-gatehouse-response mark of these

@@ -75,6 +75,28 @@ export async function sessionEffects (d: Decided): Promise<string[] | undefined>
 }
 
 /**
+ * For an entry answering on the server's listener (no Fastify request):
+ * writes the Action's logs under the request's id, carries out its session
+ * effects and counts the decision. Returns the request id and the
+ * Set-Cookie values; undefined when the store failed while writing, after
+ * handing the error to `failed` (the entry's Fastify route answers it).
+ */
+export async function settleOnListener (d: Decided, failed: (error: unknown) => void): Promise<{ readonly requestId: string, readonly setCookies: string[] | undefined } | undefined> {
+  const { gw } = d
+  const requestId = d.rec !== undefined ? gw.observer.id(d.rec) : gw.newRequestId()
+  writeLogs(gw.log, d.action.logs, { reqId: requestId })
+  let setCookies: string[] | undefined
+  try {
+    setCookies = await sessionEffects(d)
+  } catch (error) {
+    failed(error)
+    return undefined
+  }
+  recordDecision(d)
+  return { requestId, setCookies }
+}
+
+/**
  * Counts the decision and keeps it, with the user and reason, for the access
  * log. `instead`: what the entry did in its place (a login refused by the
  * rate limit).

@@ -5,7 +5,7 @@ import { loginRateLimited, startLogin } from '../auth/login.js'
 import { UPSTREAM_FAILURE_CODES } from '../errors.js'
 import { markGatewayResponse, sendErrorPage, writeErrorPage } from '../pages.js'
 import type { Action } from '../pipeline/decide.js'
-import { decideRequest, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
+import { decideRequest, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
 import { forward } from './forward.js'
 
 /**
@@ -170,19 +170,9 @@ export function proxyListener (ref: GatewayRef, opts: { readonly ready: () => bo
         fastify(req, res)
         return
       }
-      const requestId = d.rec !== undefined ? gw.observer.id(d.rec) : gw.newRequestId()
-      writeLogs(gw.log, d.action.logs, { reqId: requestId })
-      let setCookies: string[] | undefined
-      try {
-        setCookies = await sessionEffects(d)
-      } catch (error) {
-        // The store failed while writing: Fastify answers with the error page.
-        handed.set(req, { error })
-        fastify(req, res)
-        return
-      }
-      recordDecision(d)
-      startForward(d, req, res, setCookies, requestId, gw.log)
+      // The store failed while writing: Fastify answers with the error page.
+      const settled = await settleOnListener(d, (error) => { handed.set(req, { error }); fastify(req, res) })
+      if (settled !== undefined) startForward(d, req, res, settled.setCookies, settled.requestId, gw.log)
     }, (error: unknown) => {
       handed.set(req, { error })
       fastify(req, res)

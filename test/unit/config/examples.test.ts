@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { loadConfigFile } from '../../../src/config/load.js'
@@ -14,5 +14,18 @@ t.test('config/demo.yaml and config/examples/*.yaml are valid', async (t) => {
     // xFile secrets (Kubernetes mounts) are served from memory here.
     const readFile = (p: string): string => (p.includes('session') ? env.SESSION_SECRET : 'client-secret')
     t.doesNotThrow(() => loadConfigFile(f, { env, readFile }), f)
+  }
+})
+
+t.test('every deployment guide behind a proxy names its Gatehouse configuration, and it is valid', async (t) => {
+  const guides = ['nginx', 'ingress-nginx', 'traefik', 'caddy', 'envoy']
+  for (const g of guides) {
+    const text = readFileSync(join('docs', 'deploy', `${g}.md`), 'utf8')
+    const example = join('config', 'examples', `forward-auth-${g}.yaml`)
+    t.ok(text.includes(`(../../${example})`), `docs/deploy/${g}.md links ${example}`)
+    const readFile = (p: string): string => (p.includes('session') ? env.SESSION_SECRET : 'client-secret')
+    const config = loadConfigFile(example, { env, readFile })
+    t.ok(config.routes.length > 0, `${example} is valid and has routes`)
+    t.ok(readFileSync(join('docs', 'forward-auth.md'), 'utf8').includes(`(deploy/${g}.md)`), `docs/forward-auth.md links the ${g} guide`)
   }
 })
