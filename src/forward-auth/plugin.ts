@@ -7,6 +7,7 @@ import { requestHost, type RequestFacts } from '../pipeline/facts.js'
 import type { Action } from '../pipeline/decide.js'
 import { decideFacts, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
 import { identityHeaders } from '../proxy/headers.js'
+import { LISTENER_METHODS } from '../proxy/plugin.js'
 import { recordOf } from '../observe.js'
 import { readOriginal, type OriginalRequest, type OriginalResult } from './original.js'
 
@@ -162,9 +163,6 @@ function readCall (gw: Gateway, raw: IncomingMessage): Call | undefined {
 
 /** Calls the listener decided and handed to the Fastify route, with their answer still to give. */
 const handed = new WeakMap<IncomingMessage, { readonly d: Decided, readonly o: OriginalRequest, readonly redirect: boolean } | { readonly error: unknown }>()
-
-/** Methods the listener decides (Fastify's router handles the rest). */
-const LISTENER_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 
 /**
  * The HTTP server's listener for forward-auth calls: returns false for any

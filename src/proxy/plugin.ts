@@ -31,7 +31,7 @@ type FastifyHandler = (req: IncomingMessage, res: ServerResponse) => void
 const handed = new WeakMap<IncomingMessage, Decided | { readonly error: unknown }>()
 
 /** Methods the listener decides; anything else goes through Fastify's router. */
-const LISTENER_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+export const LISTENER_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 
 /**
  * Whether a request goes to Fastify undecided: Gatehouse's endpoints (any
