@@ -2,7 +2,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { JWK } from 'jose'
 import type { LRUCache } from 'lru-cache'
 import type { Pool } from 'undici'
+import { BearerVerifier } from './auth/bearer.js'
 import { loadClientKey, OidcProvider } from './auth/oidc.js'
+import { ClientCredentialsToken, StaticToken, type UpstreamTokenSource } from './auth/upstream-token.js'
 import type { Refresher } from './auth/refresh.js'
 import type { Config, UpstreamOptions } from './config/types.js'
 import type { CompiledRoute, Gateway } from './context.js'
@@ -124,6 +126,32 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
   const originKeys = new Map<string, string>()
   // Compile routes: header plans, policies and pools exist once, not per request.
   const strip = buildStripSet(config.routes.flatMap((r) => r.headers.map(([name]) => name)))
+  // Routes with the same bearer settings share a verifier (and its cache); the same grant, its token.
+  const verifiers = new Map<string, BearerVerifier>()
+  const grants = new Map<string, UpstreamTokenSource>()
+  const verifierFor = (r: Config['routes'][number]): BearerVerifier | undefined => {
+    const b = r.acceptBearer
+    if (b === undefined) return undefined
+    const key = JSON.stringify(b)
+    let v = verifiers.get(key)
+    if (v === undefined) {
+      v = new BearerVerifier({ providers: b.providers.map((id) => providers.get(id)!), audiences: b.audiences, introspect: b.introspect, clockSkew: config.session.clockSkew })
+      verifiers.set(key, v)
+    }
+    return v
+  }
+  const upstreamTokensFor = (r: Config['routes'][number]): UpstreamTokenSource | undefined => {
+    const u = r.upstreamToken
+    if (u === undefined) return undefined
+    if (u.kind === 'static') return new StaticToken(u.token)
+    const key = JSON.stringify([u.provider, u.scopes])
+    let g = grants.get(key)
+    if (g === undefined) {
+      g = new ClientCredentialsToken(providers.get(u.provider)!, u.scopes, log)
+      grants.set(key, g)
+    }
+    return g
+  }
   const compiled: CompiledRoute[] = config.routes.map((r) => {
     const oidc = providers.get(r.provider)!
     const upstream = new URL(r.upstream)
@@ -141,6 +169,8 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
       basePath: upstream.pathname === '/' ? '' : upstream.pathname,
       oidc,
       metrics: shared.metrics.routeNamed(r.name ?? String(r.index)),
+      ...(r.acceptBearer !== undefined ? { verifier: verifierFor(r) } : {}),
+      ...(r.upstreamToken !== undefined ? { upstreamTokens: upstreamTokensFor(r) } : {}),
     })
   })
 

@@ -41,7 +41,7 @@ const base = (): Obj => ({
   upstream: {},
   providers: [{ issuer: 'https://id.example.com/', clientId: 'c', clientSecret: 'provider-issued-secret' }],
   session: { secret: 'schema-test-session-secret-0123456789abcdef', redis: { url: 'redis://127.0.0.1:6379' }, memory: {} },
-  routes: [{ upstream: 'http://127.0.0.1:3000', allow: {} }],
+  routes: [{ upstream: 'http://127.0.0.1:3000', allow: {}, acceptBearer: {}, upstreamToken: { clientCredentials: {} } }],
   reload: {},
 })
 
@@ -104,11 +104,14 @@ t.test('a file that sets every field: valid for validate and for the schema', as
     '/run/secrets/private-key.pem': pem,
     '/run/secrets/session': 'every-field-session-secret-0123456789abcdef\nold-every-field-secret-0123456789abcdef\n',
     '/run/secrets/redis-url': 'redis://:pw@redis.example:6379/2',
+    '/run/secrets/upstream-token': 'static-upstream-token-0123456789\n',
   }
   const c = loadConfigFile(file, { env: { CLIENT_SECRET: 'main-secret' }, readFile: (p) => files[p]! })
   t.equal(c.providers[2]!.tokenEndpointAuthMethod, 'private_key_jwt')
   t.equal(c.session.secrets.length, 2)
   t.equal(c.session.redis?.url, 'redis://:pw@redis.example:6379/2')
+  t.same(c.routes[1]!.upstreamToken, { kind: 'static', token: 'static-upstream-token-0123456789' })
+  t.same(c.routes[0]!.acceptBearer, { providers: ['partner'], audiences: ['https://api.example.com'], introspect: true })
   // Every map of the schema appears in the file, so no section is left untested.
   const written = new Set<string>()
   const walk = (v: unknown, path: string): void => {
