@@ -6,7 +6,8 @@ import { dist } from './stack.mjs'
 export const CLIENT_ID = 'gatehouse-bench'
 export const CLIENT_SECRET = 'gatehouse-bench-client-secret-0123456789abcdef'
 export const USER = 'alice'
-const RESOURCE = 'https://api.bench.example'
+/** The API the provider's JWT access tokens are for (their aud). */
+export const RESOURCE = 'https://api.bench.example'
 
 /** 8 directory group names: what a directory-backed provider puts in its tokens (brings each token to ~1 KB). */
 export const GROUPS = Array.from({ length: 8 }, (_, i) => `cn=team-${String(i).padStart(2, '0')},ou=groups,dc=corp`)
