@@ -70,15 +70,14 @@ export function bearerToken (authorization: string | undefined): string | undefi
 }
 
 /** Why jose refused a token, as a short reason for the log (never the token). */
-function joseReason (err: unknown): string {
+function joseReason (err: errors.JOSEError): string {
   if (err instanceof errors.JWTExpired) return 'expired'
   if (err instanceof errors.JWTClaimValidationFailed) return `${err.claim} ${err.reason === 'missing' ? 'missing' : 'not acceptable'}`
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'signature'
   if (err instanceof errors.JOSEAlgNotAllowed) return 'alg not accepted'
   if (err instanceof errors.JWKSNoMatchingKey) return 'no matching key'
   if (err instanceof errors.JWKSMultipleMatchingKeys) return 'no kid, several keys'
-  if (err instanceof errors.JOSEError) return 'malformed'
-  throw err
+  return 'malformed'
 }
 
 export class BearerVerifier {
@@ -154,9 +153,10 @@ export class BearerVerifier {
         requiredClaims: ['exp'],
       }))
     } catch (err) {
+      if (err instanceof errors.JOSEError) return refuse(joseReason(err))
       // The provider's keys could not be fetched: not the token's fault.
       if (err instanceof GatewayError) throw err
-      return refuse(joseReason(err))
+      throw new ProviderUnavailableError(`cannot fetch the keys of identity provider ${provider.id}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
     }
     if (typeof claims.iat === 'number' && claims.iat * 1000 > now + skew) return refuse('iat in the future')
     const result: BearerCheck = { ok: true, claims: Object.freeze({ ...claims }) as Claims, sub: typeof claims.sub === 'string' ? claims.sub : undefined, token }

@@ -190,6 +190,7 @@ t.test('a burst of unknown kids causes a bounded number of JWKS fetches', async 
   const all = await Promise.all(tokens.map(async (tok) => call('/api/x', tok)))
   t.same(new Set(all.map((r) => r.status)), new Set([401]), 'all 200 refused')
   const fetches = (idp.requests.get('/jwks') ?? 0) - before
+  t.ok(fetches >= 1, `unknown kids did make the gateway look for a rotated key (${fetches} fetches)`)
   t.ok(fetches <= JWKS_REFETCH_BURST, `${fetches} JWKS fetches for 200 unknown kids (at most ${JWKS_REFETCH_BURST})`)
   t.equal((await call('/api/x', await real())).status, 200, 'real tokens are still accepted')
 })
@@ -220,4 +221,16 @@ t.test('without a bearer token an acceptBearer route behaves as any route', asyn
   const basic = await request(`${url}/api/x`, { headers: { accept: 'application/json', authorization: 'Basic YTpi' } })
   t.equal(basic.status, 401, 'another scheme is not a bearer token')
   t.equal(basic.headers['www-authenticate'], 'Bearer realm="gatehouse"')
+})
+
+t.test('the provider down: cached tokens go on, nothing is a 500', async (t) => {
+  const token = await real({ sub: 'before-outage' })
+  t.equal((await call('/api/x', token)).status, 200)
+  await idp.close()
+  t.equal((await call('/api/x', token)).status, 200, 'a verified token needs no provider')
+  const unknown = await call('/api/x', await forged({}, { kid: 'during-outage' }))
+  t.ok([401, 503].includes(unknown.status), `an unknown kid: 401, or 503 when the keys cannot be fetched (got ${unknown.status})`)
+  const opaque = await call('/opaque/x', 'opaque-during-outage')
+  t.equal(opaque.status, 503, 'introspection unreachable: 503, the token was not judged')
+  t.equal(opaque.headers['x-gatehouse-response'], 'GH_PROVIDER_UNAVAILABLE')
 })
