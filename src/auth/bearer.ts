@@ -38,6 +38,9 @@ export const INTROSPECTION_TTL_MS = 5 * 60_000
 /** A token the introspection endpoint called inactive is refused without asking for this long. */
 export const INTROSPECTION_NEGATIVE_TTL_MS = 10_000
 
+/** A genuine but expired token is refused from memory for this long. */
+export const EXPIRED_TTL_MS = 10 * 60_000
+
 interface Kept {
   readonly result: BearerCheck
   /** Wall-clock epoch ms until which the result stands. */
@@ -153,7 +156,12 @@ export class BearerVerifier {
         requiredClaims: ['exp'],
       }))
     } catch (err) {
-      if (err instanceof errors.JOSEError) return refuse(joseReason(err))
+      if (err instanceof errors.JOSEError) {
+        const result = refuse(joseReason(err))
+        // Claims are checked after the signature: a genuine token that expired stays refused, without signature work.
+        if (err instanceof errors.JWTExpired) this.#refused.set(token, { result, until: now + EXPIRED_TTL_MS })
+        return result
+      }
       // The provider's keys could not be fetched: not the token's fault.
       if (err instanceof GatewayError) throw err
       throw new ProviderUnavailableError(`cannot fetch the keys of identity provider ${provider.id}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
