@@ -176,6 +176,8 @@ export class BearerVerifier {
     const now = this.#wall()
     let reason = 'no introspection endpoint'
     for (const provider of this.#opts.providers) {
+      // Not discovered yet: the token cannot be judged (503), not refused.
+      if (!provider.ready) throw new ProviderUnavailableError(`identity provider ${provider.id} is not available yet (discovery pending)`)
       if (!provider.canIntrospect) continue
       const answer = await provider.introspect(token)
       reason = this.#introspectionProblem(answer, provider, now) ?? ''
