@@ -24,7 +24,7 @@ import { wrkVersion } from './lib/load.mjs'
 import { runRounds, CLK_TCK } from './lib/measure.mjs'
 import { aggregate, appendHistory, fmt, historyLine, pairedDelta, pairedRatio, resultsTable, runsTable } from './lib/report.mjs'
 import { Procs, ROOT, checkConfig, freePort, prioritise, sessionLeader, startGatehouse, startUpstream, dist, waitHttp } from './lib/stack.mjs'
-import { startProvider, providerRequests, CLIENT_ID, CLIENT_SECRET, USER } from './lib/idp.mjs'
+import { startProvider, providerRequests, CLIENT_ID, CLIENT_SECRET, RESOURCE, USER } from './lib/idp.mjs'
 import { login, request } from './lib/login.mjs'
 import { runScale } from './lib/scale.mjs'
 import { runEngines } from './lib/engines.mjs'
@@ -65,13 +65,15 @@ const log = (...a) => console.log(`[bench ${((Date.now() - t00) / 1000).toFixed(
 
 /**
  * Gatehouse YAML for one instance. Routes: /public (public), /__echo (the
- * header-echo upstream, for verification), `extraRoutes` (a prefix, or
- * `{ yaml }`: the route's lines but its upstream), / (required).
+ * header-echo upstream, for verification), with `bearer` /bearer (API clients'
+ * JWT access tokens, acceptBearer), `extraRoutes` (a prefix, or `{ yaml }`: the
+ * route's lines but its upstream), / (required).
  */
 export function gatehouseYaml (i, ctx) {
   const routes = [
     `  - path: /public\n    upstream: ${ctx.upstream}\n    auth: public`,
     `  - path: /__echo\n    upstream: ${ctx.echo}`,
+    ...(i.bearer === true ? [`  - path: /bearer\n    upstream: ${ctx.upstream}\n    acceptBearer: { audiences: [${RESOURCE}] }`] : []),
     ...(i.extraRoutes ?? []).map((p) => typeof p === 'string' ? `  - path: ${p}\n    upstream: ${ctx.upstream}` : `  - ${p.yaml}\n    upstream: ${ctx.upstream}`),
     `  - path: /\n    upstream: ${ctx.upstream}`,
   ]
@@ -141,6 +143,14 @@ async function verify (inst, ctx) {
   const tampered = cookie.replace(v, v.slice(0, mid) + (v[mid] === 'A' ? 'B' : 'A') + v.slice(mid + 1))
   const bad = await request(`${base}/`, { headers: { cookie: tampered, accept: 'text/html', 'sec-fetch-mode': 'navigate' } })
   check('tampered cookie refused', bad.status !== 200, `HTTP ${bad.status}`)
+  if (inst.bearer === true) {
+    const jwt = echo.headers.authorization.slice(7)
+    const api = await request(`${base}/bearer/item`, { headers: { authorization: `Bearer ${jwt}`, accept: 'application/json' } })
+    check('Bearer JWT access token -> 200 from the upstream', api.status === 200 && api.text === 'upstream-ok\n', `HTTP ${api.status}`)
+    const forged = jwt.slice(0, -4) + (jwt.endsWith('AAAA') ? 'BBBB' : 'AAAA')
+    const refused = await request(`${base}/bearer/item`, { headers: { authorization: `Bearer ${forged}`, accept: 'application/json' } })
+    check('Bearer JWT with a bad signature -> 401', refused.status === 401, `HTTP ${refused.status}`)
+  }
   facts.hops = hops
   facts.cookieBytes = Buffer.byteLength(cookie)
   facts.cookieNames = [...cookieMap(cookie).keys()]
@@ -178,7 +188,7 @@ function loadDescription (o) {
 }
 
 async function standard (ctx) {
-  const main = await instance('gatehouse')
+  const main = await instance('gatehouse', { bearer: true })
   const memory = await instance('gatehouse-memory', { store: 'memory' })
   const redisPort = await freePort()
   const redis = await instance('gatehouse-redis', { store: 'redis', storeYaml: `  redis:\n    url: redis://127.0.0.1:${redisPort}\n` })
@@ -253,6 +263,12 @@ async function main () {
     floor.proc = procs.start('floor', process.execPath, [path.join(ROOT, 'bench', 'engine-variant.mjs'), 'node-dispatch', String(floor.port), upstream.url], { env: { NODE_ENV: 'production' } })
     await waitHttp(`http://127.0.0.1:${floor.port}/`, { proc: floor.proc, status: 200 })
     const fresh = (i) => async () => ({ cookie: (await login(`http://127.0.0.1:${i.port}/`, USER)).cookie })
+    // An API client's JWT access token: the one a fresh login got from the provider (as the upstream sees it).
+    const bearerJwt = (i) => async () => {
+      const { cookie } = await login(`http://127.0.0.1:${i.port}/`, USER)
+      const echoed = JSON.parse((await request(`http://127.0.0.1:${i.port}/__echo`, { headers: { cookie, accept: 'application/json' } })).text)
+      return { authorization: echoed.headers.authorization, accept: 'application/json' }
+    }
     const url = (i, p) => `http://127.0.0.1:${i.port}${p}`
     const m = plan.main
     /** @type {import('./lib/measure.mjs').Case[]} */
@@ -273,7 +289,7 @@ async function main () {
       },
       { key: 'memory', label: 'Gatehouse, authenticated, memory store', inst: plan.memory, url: url(plan.memory, '/'), expect: 200, headers: fresh(plan.memory) },
       { key: 'redis', label: 'Gatehouse, authenticated, redis store', inst: plan.redis, url: url(plan.redis, '/'), expect: 200, headers: fresh(plan.redis) },
-      { key: 'bearer', label: 'Gatehouse, API client with a Bearer JWT', inst: { skip: 'bearer passthrough for API clients is not implemented yet' } },
+      { key: 'bearer', label: 'Gatehouse, API client with a Bearer JWT (acceptBearer)', inst: m, url: url(m, '/bearer/item'), expect: 200, headers: bearerJwt(m) },
       { key: 'unauth', label: 'Gatehouse, unauthenticated API request (401)', inst: m, url: url(m, '/api/items'), expect: 401, headers: async () => ({ accept: 'application/json' }) },
       { key: 'workers2', label: 'Gatehouse, authenticated, cookie store, 2 workers', inst: plan.workers2, url: url(plan.workers2, '/'), expect: 200, headers: fresh(plan.workers2) },
       ...(plan.baseline === undefined ? [] : [
@@ -316,7 +332,7 @@ async function main () {
       '',
       resultsTable(rows, labels),
       '',
-      ...[['cookie', 'public'], ['cookie', 'public-cookie'], ['public-cookie', 'public'], ['cookie', 'baseline'], ['unauth', 'baseline-unauth']].map(([a, b]) => {
+      ...[['cookie', 'public'], ['cookie', 'public-cookie'], ['bearer', 'cookie'], ['public-cookie', 'public'], ['cookie', 'baseline'], ['unauth', 'baseline-unauth']].map(([a, b]) => {
         const d = pairedDelta(results, a, b)
         return d === undefined ? undefined : `- ${a} − ${b}: ${fmt(d.median, 1)} µs CPU per request (median of ${d.n} rounds, each round's difference ${fmt(d.min, 1)}..${fmt(d.max, 1)})`
       }).filter((x) => x !== undefined),

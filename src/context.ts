@@ -11,6 +11,8 @@ import type { RouteTable } from './routing/match.js'
 import type { SessionManager } from './session/manager.js'
 import type { Refresher } from './auth/refresh.js'
 import type { FastifyBaseLogger } from 'fastify'
+import type { BearerVerifier } from './auth/bearer.js'
+import type { UpstreamTokenSource } from './auth/upstream-token.js'
 
 /** A route with everything the hot path needs computed at config load. */
 export interface CompiledRoute extends RouteConfig {
@@ -22,6 +24,10 @@ export interface CompiledRoute extends RouteConfig {
   readonly oidc: OidcProvider
   /** This route's series, created at start-up. */
   readonly metrics: RouteMetrics
+  /** `acceptBearer`: verifies API clients' tokens (shared by routes with the same settings). */
+  readonly verifier?: BearerVerifier
+  /** `upstreamToken`: the token sent upstream instead of the user's. */
+  readonly upstreamTokens?: UpstreamTokenSource
 }
 
 /** Everything the request path shares, built once by buildApp. */

@@ -2,8 +2,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { JWK } from 'jose'
 import type { LRUCache } from 'lru-cache'
 import type { Pool } from 'undici'
+import { BearerVerifier } from './auth/bearer.js'
 import { loadClientKey } from './auth/client-key.js'
 import { OidcProvider } from './auth/oidc.js'
+import { ClientCredentialsToken, StaticToken, type UpstreamTokenSource } from './auth/upstream-token.js'
 import type { Refresher } from './auth/refresh.js'
 import type { Config, UpstreamOptions } from './config/types.js'
 import type { Gateway } from './context.js'
@@ -123,7 +125,33 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
   const pools = samePools ? previous.pools : new UpstreamPools(config.upstream)
   const originKeys = new Map(config.routes.map((r) => [new URL(r.upstream).origin, optionsKey]))
   // Header plans, policies and pools exist once, not per request.
-  const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics })
+  // Routes with the same bearer settings share a verifier (and its cache); the same grant, its token.
+  const verifiers = new Map<string, BearerVerifier>()
+  const grants = new Map<string, UpstreamTokenSource>()
+  const verifierFor = (r: Config['routes'][number]): BearerVerifier | undefined => {
+    const b = r.acceptBearer
+    if (b === undefined) return undefined
+    const key = JSON.stringify(b)
+    let v = verifiers.get(key)
+    if (v === undefined) {
+      v = new BearerVerifier({ providers: b.providers.map((id) => providers.get(id)!), audiences: b.audiences, introspect: b.introspect, clockSkew: config.session.clockSkew })
+      verifiers.set(key, v)
+    }
+    return v
+  }
+  const upstreamTokensFor = (r: Config['routes'][number]): UpstreamTokenSource | undefined => {
+    const u = r.upstreamToken
+    if (u === undefined) return undefined
+    if (u.kind === 'static') return new StaticToken(u.token)
+    const key = JSON.stringify([u.provider, u.scopes])
+    let g = grants.get(key)
+    if (g === undefined) {
+      g = new ClientCredentialsToken(providers.get(u.provider)!, u.scopes, log)
+      grants.set(key, g)
+    }
+    return g
+  }
+  const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics, verifierFor, upstreamTokensFor })
 
   const gateway: Gateway = Object.freeze({
     config,

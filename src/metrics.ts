@@ -65,8 +65,8 @@ export type Outcome = typeof OUTCOMES[number]
 
 /** `gatehouse_auth_decisions_total{decision,reason}` as `decision:reason`: every pair exists from start-up. */
 export const DECISIONS = [
-  'allow:public', 'allow:session', 'allow:anonymous',
-  'deny:unauthenticated', 'deny:policy', 'deny:rate_limited',
+  'allow:public', 'allow:session', 'allow:anonymous', 'allow:bearer',
+  'deny:unauthenticated', 'deny:policy', 'deny:rate_limited', 'deny:bearer_invalid',
   'login:redirect', 'login:renew',
   'error:provider_unavailable',
 ] as const

@@ -6,7 +6,8 @@ import { dist } from './stack.mjs'
 export const CLIENT_ID = 'gatehouse-bench'
 export const CLIENT_SECRET = 'gatehouse-bench-client-secret-0123456789abcdef'
 export const USER = 'alice'
-const RESOURCE = 'https://api.bench.example'
+/** The API the provider's JWT access tokens are for (their aud). */
+export const RESOURCE = 'https://api.bench.example'
 
 /** 8 directory group names: what a directory-backed provider puts in its tokens (brings each token to ~1 KB). */
 export const GROUPS = Array.from({ length: 8 }, (_, i) => `cn=team-${String(i).padStart(2, '0')},ou=groups,dc=corp`)
@@ -18,19 +19,8 @@ export const GROUPS = Array.from({ length: 8 }, (_, i) => `cn=team-${String(i).p
  * - the ID token carries email, name and the groups (`conformIdTokenClaims: false`);
  * - a refresh token is issued (offline_access, always).
  */
-function realisticTokens (config) {
-  config.features.resourceIndicators = {
-    enabled: true,
-    defaultResource: async () => RESOURCE,
-    useGrantedResource: async () => true,
-    getResourceServerInfo: async () => ({
-      scope: 'api:read api:write',
-      audience: RESOURCE,
-      accessTokenFormat: 'jwt',
-      accessTokenTTL: 3600,
-      jwt: { sign: { alg: 'RS256' } },
-    }),
-  }
+function realisticTokens (config, jwtAccessTokens) {
+  jwtAccessTokens(config, RESOURCE, { byDefault: true })
   config.extraTokenClaims = async (_ctx, token) => (token.kind === 'AccessToken' ? { groups: GROUPS, email: `${USER}@bench.example` } : undefined)
 }
 
@@ -40,7 +30,7 @@ function realisticTokens (config) {
  * @param {string[]} redirectUris
  */
 export async function startProvider (redirectUris) {
-  const { startDevProvider } = await dist('demo/idp.js')
+  const { startDevProvider, jwtAccessTokens } = await dist('demo/idp.js')
   return startDevProvider({
     clients: [{
       client_id: CLIENT_ID,
@@ -51,7 +41,7 @@ export async function startProvider (redirectUris) {
       token_endpoint_auth_method: 'client_secret_basic',
     }],
     users: { [USER]: { email: `${USER}@bench.example`, name: 'Alice Bench', groups: GROUPS } },
-    configure: realisticTokens,
+    configure: (config) => { realisticTokens(config, jwtAccessTokens) },
   })
 }
 

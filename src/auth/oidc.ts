@@ -446,6 +446,35 @@ export class OidcProvider {
     }
   }
 
+  /**
+   * The gateway's own access token from the client_credentials grant, with
+   * its lifetime in seconds when the provider says it. Throws a
+   * GatewayError (ProviderUnavailableError when the provider cannot be reached).
+   */
+  async clientCredentials (scopes: readonly string[]): Promise<{ readonly accessToken: string, readonly expiresIn?: number }> {
+    const config = await this.#ready()
+    try {
+      const tokens = await client.clientCredentialsGrant(config, scopes.length > 0 ? { scope: scopes.join(' ') } : {})
+      const expiresIn = tokens.expiresIn()
+      return { accessToken: tokens.access_token, ...(expiresIn !== undefined ? { expiresIn } : {}) }
+    } catch (err) {
+      throw classifyProviderError(err, 'client credentials grant')
+    }
+  }
+
+  /** Whether the provider has an RFC 7662 introspection endpoint (false until discovery is done). */
+  get canIntrospect (): boolean { return this.#config?.serverMetadata().introspection_endpoint !== undefined }
+
+  /** Asks the provider's RFC 7662 endpoint about a token; throws a GatewayError when it cannot answer. */
+  async introspect (token: string): Promise<Readonly<Record<string, unknown>>> {
+    const config = await this.#ready()
+    try {
+      return await client.tokenIntrospection(config, token, { token_type_hint: 'access_token' })
+    } catch (err) {
+      throw classifyProviderError(err, 'token introspection')
+    }
+  }
+
   /** The provider's end-session URL for RP-initiated logout, or undefined when it has none. */
   endSessionUrl (idTokenHint: string | undefined, postLogoutRedirectUri: string): string | undefined {
     if (this.#config === undefined || !this.hasEndSession) return undefined

@@ -76,19 +76,34 @@ export const configFile = section({
 /** Gives each route its provider (default: the first) and checks the route can be served by that provider's flow. */
 function resolveRoutes (c: Checker, drafts: readonly RouteDraft[], providers: readonly ProviderConfig[]): RouteConfig[] {
   const ids = providers.map((p) => p.id)
-  return drafts.map(({ bearerGiven, ...draft }) => {
+  const known = (id: string, at: string): void => {
+    if (!ids.includes(id)) c.add(at, `no provider with id ${JSON.stringify(id)} (have: ${ids.join(', ') || 'none'})`)
+  }
+  return drafts.map(({ bearerGiven, acceptBearer, upstreamToken, ...draft }) => {
     const path = `routes[${draft.index}]`
     const provider = draft.provider ?? ids[0] ?? 'default'
-    if (draft.provider !== undefined && !ids.includes(provider)) c.add(`${path}.provider`, `no provider with id ${JSON.stringify(provider)} (have: ${ids.join(', ') || 'none'})`)
+    if (draft.provider !== undefined) known(provider, `${path}.provider`)
+    acceptBearer?.providers?.forEach((id, i) => { known(id, `${path}.acceptBearer.providers[${i}]`) })
+    if (upstreamToken?.kind === 'clientCredentials') {
+      const at = `${path}.upstreamToken.clientCredentials.provider`
+      if (upstreamToken.provider !== undefined) known(upstreamToken.provider, at)
+      const cc = providers.find((q) => q.id === (upstreamToken.provider ?? provider))
+      if (cc?.tokenEndpointAuthMethod === 'none') c.add(at, `provider ${JSON.stringify(cc.id)} has no client credentials (tokenEndpointAuthMethod none): the client_credentials grant needs a clientSecret or privateKey`)
+    }
+    const extra = {
+      ...(acceptBearer !== undefined ? { acceptBearer: { ...acceptBearer, providers: acceptBearer.providers ?? [provider] } } : {}),
+      ...(upstreamToken !== undefined ? { upstreamToken: upstreamToken.kind === 'clientCredentials' ? { ...upstreamToken, provider: upstreamToken.provider ?? provider } : upstreamToken } : {}),
+    }
     const p = providers.find((q) => q.id === provider)
     // An implicit login with response_type=id_token yields no access token: a
     // route that promises one to its upstream could never be served. (A public
     // route forwards no token at all.)
-    if (p !== undefined && draft.auth !== 'public' && draft.bearer === 'access_token' && !yieldsAccessToken(p.responseType)) {
+    // (With upstreamToken, the gateway's own token is sent instead.)
+    if (p !== undefined && draft.auth !== 'public' && draft.bearer === 'access_token' && upstreamToken === undefined && !yieldsAccessToken(p.responseType)) {
       const defaulted = bearerGiven ? '' : ' (access_token is the default)'
       c.add(`${path}.bearer`, `provider ${JSON.stringify(p.id)} uses responseType ${JSON.stringify(p.responseType)}, which yields no access token${defaulted}; use bearer: id_token or none`)
     }
-    return { ...draft, provider }
+    return { ...draft, provider, ...extra }
   })
 }
 

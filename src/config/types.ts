@@ -96,7 +96,24 @@ export interface RouteConfig {
   /** Identity headers: [Header-Name, claim name], in the order given. */
   readonly headers: readonly (readonly [string, string])[]
   readonly stripPrefix: boolean
+  /** API clients: `Authorization: Bearer` is verified instead of reading a session. */
+  readonly acceptBearer?: AcceptBearerConfig
+  /** The gateway's own token sent upstream instead of the user's. */
+  readonly upstreamToken?: UpstreamTokenConfig
 }
+
+export interface AcceptBearerConfig {
+  /** Providers whose issuer and keys verify a token (default: the route's). */
+  readonly providers: readonly string[]
+  /** `aud` must contain one; undefined: each provider's clientId. */
+  readonly audiences?: readonly string[]
+  /** Opaque (non-JWT) tokens are checked at the providers' RFC 7662 endpoints. */
+  readonly introspect: boolean
+}
+
+export type UpstreamTokenConfig =
+  | { readonly kind: 'clientCredentials', readonly provider: string, readonly scopes: readonly string[] }
+  | { readonly kind: 'static', readonly token: string }
 
 export interface UpstreamOptions {
   /** Keep-alive connections per upstream origin. */

@@ -84,6 +84,26 @@ export function devClientFor (p: ProviderConfig, publicOrigin: string): Record<s
   }
 }
 
+/**
+ * Makes the provider issue JWT access tokens (RS256, the provider's keys) for
+ * `resource`: a token asked for with that resource indicator, or every token
+ * when `byDefault`. Others stay opaque. For API clients of acceptBearer routes.
+ */
+export function jwtAccessTokens (config: Record<string, any>, resource: string, o: { byDefault?: boolean, ttl?: number } = {}): void {
+  config.features.resourceIndicators = {
+    enabled: true,
+    defaultResource: async () => (o.byDefault === true ? resource : undefined),
+    useGrantedResource: async () => true,
+    getResourceServerInfo: async () => ({
+      scope: 'api:read api:write',
+      audience: resource,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: o.ttl ?? 3600,
+      jwt: { sign: { alg: 'RS256' } },
+    }),
+  }
+}
+
 export async function startDevProvider (opts: DevProviderOptions): Promise<DevProvider> {
   const { default: Provider } = await import('oidc-provider')
   const { createServer } = await import('node:http')

@@ -52,6 +52,8 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   // pages stays the failure kind (`unreachable`, `timeout`): UPSTREAM_FAILURE_CODES.
   GH_UPSTREAM_UNREACHABLE: { status: 502, title: 'Application unreachable', message: 'The application is not reachable right now.' },
   GH_UPSTREAM_TIMEOUT: { status: 504, title: 'Application timeout', message: 'The application did not answer in time.' },
+  // upstreamToken.clientCredentials: the provider refused the gateway's own grant (a misconfiguration).
+  GH_UPSTREAM_TOKEN_REFUSED: { status: 502, title: 'Application unavailable', message: 'The gateway could not obtain its credentials for the application. Give the administrator the correlation id below.' },
 
   // Sessions.
   GH_SESSION_STORE_UNAVAILABLE: { status: 503, title: 'Temporarily unavailable', message: 'A service Gatehouse depends on is unavailable. Please retry shortly.' },

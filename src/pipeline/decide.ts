@@ -1,3 +1,4 @@
+import type { BearerCheck } from '../auth/bearer.js'
 import type { OidcProvider } from '../auth/oidc.js'
 import { isTokenExpired, needsRefresh, needsRenewal, type RefreshOutcome } from '../auth/refresh.js'
 import { safeReturnTo } from '../auth/return-to.js'
@@ -62,8 +63,8 @@ export type Action =
   | ActionBase & { readonly kind: 'renew', readonly provider: OidcProvider, readonly rd: string, readonly session: Session }
   /** Refresh the session's tokens first, then call afterRefresh(). */
   | ActionBase & { readonly kind: 'refresh', readonly provider: OidcProvider, readonly session: Session, readonly dirty: boolean }
-  /** 401: no valid session, and this request does not navigate (or the route says deny). */
-  | ActionBase & { readonly kind: 'unauthenticated' }
+  /** 401: no valid session, and this request does not navigate (or the route says deny); or (`bearerError`) a refused bearer token. */
+  | ActionBase & { readonly kind: 'unauthenticated', readonly bearerError?: 'invalid_token' }
   /** 403: signed in, refused by the route's policy. */
   | ActionBase & { readonly kind: 'forbidden', readonly reason: string }
   /** One of Gatehouse's error pages: a catalog code, with the message the user may see. */
@@ -89,7 +90,11 @@ export interface DecideContext {
 export interface SessionInput {
   readonly read: ReadResult
   readonly cookieRest: string
+  /** `acceptBearer` routes: the request's bearer token, checked (the session was not read). */
+  readonly bearer?: BearerCheck
 }
+
+type VerifiedBearer = Extract<BearerCheck, { ok: true }>
 
 const NO_LOGS: readonly LogLine[] = Object.freeze([])
 
@@ -143,6 +148,7 @@ function sessionProvider (ctx: DecideContext, session: Session, route: CompiledR
 export function decide (ctx: DecideContext, facts: RequestFacts, target: RouteTarget, input: SessionInput, now: number): Action {
   const { route } = target
   if (route.auth === 'public' || isPreflightFor(route, facts)) return forwardTo(ctx, facts, target, input.cookieRest, null, {})
+  if (input.bearer !== undefined) return decideBearer(ctx, facts, target, input.cookieRest, input.bearer)
   const { read } = input
   let session = read.session
   let logs = NO_LOGS
@@ -167,6 +173,26 @@ export function decide (ctx: DecideContext, facts: RequestFacts, target: RouteTa
     if (isTokenExpired(session, now)) session = null
   }
   return authorize(ctx, facts, target, input.cookieRest, session, { dirty: read.reseal, clear, logs, now })
+}
+
+/**
+ * `acceptBearer`: a request with a bearer token is judged on that token
+ * alone. Refused: 401 with `invalid_token`, never a login. Verified: the
+ * route's policy on its claims, identity headers from them, and the
+ * client's own token forwarded.
+ */
+function decideBearer (ctx: DecideContext, facts: RequestFacts, target: RouteTarget, cookieRest: string, bearer: BearerCheck): Action {
+  const { route } = target
+  if (!bearer.ok) {
+    const logs = [{ level: 'debug', fields: { reason: bearer.reason, route: route.index }, msg: 'bearer token refused' } as const]
+    return { kind: 'unauthenticated', bearerError: 'invalid_token', outcome: 'unauthenticated', decision: 'deny:bearer_invalid', detail: bearer.reason, logs, clear: false }
+  }
+  const verdict = evaluatePolicy(route.policy, bearer.claims)
+  if (!verdict.allow) {
+    const logs = [{ level: 'info', fields: { sub: bearer.sub, reason: verdict.reason, route: route.index }, msg: 'access denied by policy' } as const]
+    return { kind: 'forbidden', reason: verdict.reason, outcome: 'forbidden', decision: 'deny:policy', user: bearer.sub, detail: verdict.reason, logs, clear: false }
+  }
+  return forwardTo(ctx, facts, target, cookieRest, null, {}, bearer)
 }
 
 /**
@@ -266,7 +292,7 @@ export function upstreamPath (route: Pick<CompiledRoute, 'stripPrefix' | 'path' 
   return route.basePath !== '' ? route.basePath + p : p
 }
 
-function forwardTo (ctx: DecideContext, facts: RequestFacts, target: RouteTarget, cookieRest: string, session: Session | null, base: Partial<ActionBase>): Action {
+function forwardTo (ctx: DecideContext, facts: RequestFacts, target: RouteTarget, cookieRest: string, session: Session | null, base: Partial<ActionBase>, bearer?: VerifiedBearer): Action {
   const { route } = target
   const trustProxy = ctx.config.trustProxy
   const h = facts.headers
@@ -276,8 +302,8 @@ function forwardTo (ctx: DecideContext, facts: RequestFacts, target: RouteTarget
     proto: trustProxy && typeof h['x-forwarded-proto'] === 'string' ? h['x-forwarded-proto'] : facts.secure ? 'https' : 'http',
     host: typeof h.host === 'string' ? h.host : facts.host,
     cookie: cookieRest,
-    bearer: session === null || route.bearer === 'none' ? undefined : route.bearer === 'id_token' ? session.idToken : session.accessToken,
-    identity: session === null ? [] : identityHeaders(route.plan, session.claims),
+    bearer: bearer !== undefined ? bearer.token : session === null || route.bearer === 'none' ? undefined : route.bearer === 'id_token' ? session.idToken : session.accessToken,
+    identity: bearer !== undefined ? identityHeaders(route.plan, bearer.claims) : session === null ? [] : identityHeaders(route.plan, session.claims),
   })
   return {
     kind: 'forward',
@@ -285,9 +311,9 @@ function forwardTo (ctx: DecideContext, facts: RequestFacts, target: RouteTarget
     path: upstreamPath(route, target.sent, facts.query),
     headers,
     session,
-    outcome: session === null ? 'proxied_anonymous' : 'proxied',
-    decision: session !== null ? 'allow:session' : route.auth === 'public' ? 'allow:public' : 'allow:anonymous',
-    user: session?.sub,
+    outcome: session === null && bearer === undefined ? 'proxied_anonymous' : 'proxied',
+    decision: bearer !== undefined ? 'allow:bearer' : session !== null ? 'allow:session' : route.auth === 'public' ? 'allow:public' : 'allow:anonymous',
+    user: bearer !== undefined ? bearer.sub : session?.sub,
     logs: base.logs ?? NO_LOGS,
     clear: base.clear ?? false,
     write: base.write,

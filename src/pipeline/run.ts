@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http'
+import { bearerToken, type BearerCheck, type BearerVerifier } from '../auth/bearer.js'
 import type { Gateway } from '../context.js'
+import { GatewayError } from '../errors.js'
 import type { Decision, Outcome } from '../metrics.js'
 import type { ReadResult } from '../session/manager.js'
 import { splitCookieHeader } from '../session/cookies.js'
@@ -50,16 +52,50 @@ export async function decideFacts (gw: Gateway, facts: RequestFacts, rec: Reques
     rec.host = facts.host
   }
   const split = splitCookieHeader(gw.sessions.names, facts.headers.cookie)
-  const input = {
-    read: target.route.auth === 'public' || isPreflightFor(target.route, facts) ? NOT_READ : await gw.sessions.read(split.ours, now),
-    cookieRest: split.rest,
-  }
+  const { verifier } = target.route
+  const open = target.route.auth === 'public' || isPreflightFor(target.route, facts)
+  const token = verifier !== undefined && !open ? bearerToken(facts.headers.authorization) : undefined
+  const input = token !== undefined
+    // acceptBearer: the token alone decides; the session is not read.
+    ? { read: NOT_READ, cookieRest: split.rest, bearer: await checkBearer(verifier!, token) }
+    : { read: open ? NOT_READ : await gw.sessions.read(split.ours, now), cookieRest: split.rest }
   let action = decide(gw, facts, target, input, now)
   if (action.kind === 'refresh') {
     const outcome = await gw.refresher.refresh(action.session, action.provider, now)
     action = afterRefresh(gw, facts, target, input, action, outcome, now)
   }
+  if (action.kind === 'forward' && action.route.upstreamTokens !== undefined) action = await withUpstreamToken(action, now)
   return { gw, facts, action, ours: split.ours, now, rec }
+}
+
+/** A bearer token's check: from the verifier's cache when it was verified before. */
+async function checkBearer (verifier: BearerVerifier, token: string): Promise<BearerCheck> {
+  return token === '' ? { ok: false, reason: 'malformed' } : verifier.check(token)
+}
+
+/**
+ * `upstreamToken`: the gateway's own token replaces the Bearer the decision
+ * put in. When none can be had (the provider refuses or cannot be reached),
+ * the request gets the error page instead; the session effects stand.
+ */
+async function withUpstreamToken (action: Extract<Action, { kind: 'forward' }>, now: number): Promise<Action> {
+  try {
+    action.headers.authorization = `Bearer ${await action.route.upstreamTokens!.token(now)}`
+    return action
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err
+    const { kind: _kind, route: _route, path: _path, headers: _headers, session: _session, ...base } = action
+    return {
+      ...base,
+      kind: 'page',
+      code: err.code,
+      status: err.status,
+      retryAfter: err.status === 503 ? 5 : undefined,
+      outcome: 'provider_unavailable',
+      decision: 'error:provider_unavailable',
+      logs: [...action.logs, { level: 'warn', fields: { code: err.code, route: action.route.index }, msg: 'no upstream token; request not forwarded' }],
+    }
+  }
 }
 
 /**

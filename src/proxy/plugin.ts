@@ -109,6 +109,13 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
       return startLogin(gw, request, reply, action.provider, action.rd, { renewing: action.session })
     case 'unauthenticated':
       recordDecision(d)
+      if (action.bearerError !== undefined) {
+        // RFC 6750 3.1: an API client's token was refused; it is never sent to log in.
+        return markGatewayResponse(reply, 'unauthenticated')
+          .code(401)
+          .header('www-authenticate', `Bearer error="${action.bearerError}"`)
+          .send({ error: action.bearerError, message: 'the bearer token is not valid here' })
+      }
       return markGatewayResponse(reply, 'unauthenticated')
         .code(401)
         .header('www-authenticate', 'Bearer realm="gatehouse"')

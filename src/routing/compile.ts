@@ -1,4 +1,6 @@
+import type { BearerVerifier } from '../auth/bearer.js'
 import type { OidcProvider } from '../auth/oidc.js'
+import type { UpstreamTokenSource } from '../auth/upstream-token.js'
 import type { Config } from '../config/types.js'
 import type { CompiledRoute } from '../context.js'
 import type { Metrics } from '../metrics.js'
@@ -11,6 +13,10 @@ export interface RouteParts {
   readonly providers: ReadonlyMap<string, OidcProvider>
   readonly pools: UpstreamPools
   readonly metrics: Metrics
+  /** `acceptBearer`: the verifier of the route's settings (routes with the same settings share one). */
+  readonly verifierFor?: (r: Config['routes'][number]) => BearerVerifier | undefined
+  /** `upstreamToken`: where the route's upstream token comes from (the same grant is shared). */
+  readonly upstreamTokensFor?: (r: Config['routes'][number]) => UpstreamTokenSource | undefined
 }
 
 /**
@@ -39,6 +45,8 @@ export function compileRoutes (routes: Config['routes'], parts: RouteParts): Com
       basePath: upstream.pathname === '/' ? '' : upstream.pathname,
       oidc,
       metrics: parts.metrics.routeNamed(r.name ?? String(r.index)),
+      ...(r.acceptBearer !== undefined ? { verifier: parts.verifierFor?.(r) } : {}),
+      ...(r.upstreamToken !== undefined ? { upstreamTokens: parts.upstreamTokensFor?.(r) } : {}),
     })
   })
 }

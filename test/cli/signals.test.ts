@@ -168,6 +168,25 @@ t.test('SIGHUP: secretsFile rotation [new, old] then [new]', async (t) => {
   t.equal((await api(`${g.url}/x`, newCookie)).status, 200, 'the re-sealed cookie does')
 })
 
+t.test('SIGHUP: upstreamToken.tokenFile is read again; the token is never logged', async (t) => {
+  const port = await freePort()
+  const [a] = await upstreams(t, 1)
+  const token = join(dir, 'upstream-token')
+  writeFileSync(token, 'first-upstream-token-0123456789\n')
+  const file = join(dir, 'token.yaml')
+  // The provider is never reached: a static token needs none.
+  writeFileSync(file, yaml({ port, issuer: 'http://127.0.0.1:9', upstream: a!.url }) + `    upstreamToken:\n      tokenFile: ${token}\n`)
+  const g = startGatehouse(t, file, port)
+  await until('serving', serving(g))
+  const sent = (): string | undefined => a!.received.at(-1)?.headers.authorization
+  t.equal(sent(), 'Bearer first-upstream-token-0123456789')
+  writeFileSync(token, 'second-upstream-token-0123456789\n')
+  await hup(g)
+  t.equal((await request(`${g.url}/up`, { headers: { authorization: 'Bearer the-client' } })).status, 200)
+  t.equal(sent(), 'Bearer second-upstream-token-0123456789', 'the new token after SIGHUP, in place of the client\'s')
+  t.notMatch(g.output(), /upstream-token-0123456789/, 'neither token in the output')
+})
+
 t.test('reload.watch: a ConfigMap-style symlink swap reloads; an unrelated file does not', async (t) => {
   const port = await freePort()
   const idp = await provider(t, port)

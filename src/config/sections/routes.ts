@@ -1,6 +1,6 @@
 import { claimNameProblem } from '../../policy/claim-path.js'
 import { choice, custom, describe, flag, isObj, list, optionalSection, strings, text, url, section, type Checker } from '../fields.js'
-import type { AllowConfig, AuthMode, BearerMode, RouteConfig, UnauthenticatedMode } from '../types.js'
+import type { AcceptBearerConfig, AllowConfig, AuthMode, BearerMode, RouteConfig, UnauthenticatedMode, UpstreamTokenConfig } from '../types.js'
 import { checkPathPattern, UnsafePattern } from '../../routing/regex-safety.js'
 
 const AUTH_MODES: readonly AuthMode[] = ['required', 'optional', 'public']
@@ -112,10 +112,67 @@ function readPathRegex (pattern: string | undefined, raw: Record<string, unknown
   return pattern
 }
 
+/** A bearer token as header text allows: RFC 6750 b64token (no spaces, quotes or controls). */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+
+/** `acceptBearer`: the providers are checked against the providers section afterwards (file.ts). */
+const acceptBearer = optionalSection({
+  providers: strings({ description: 'providers whose issuer and JWKS verify the token (default: the route\'s provider)' }),
+  audiences: strings({ description: 'aud must contain one of these (default: each provider\'s clientId)' }),
+  introspect: flag({ def: false, description: 'true: opaque (non-JWT) tokens are checked at the provider\'s RFC 7662 introspection endpoint' }),
+}, {
+  description: 'API clients: a request with Authorization: Bearer is judged on that token alone (a session cookie beside it is ignored)',
+  build (v, c, { path }): Omit<AcceptBearerConfig, 'providers'> & { providers: string[] | undefined } {
+    if (v.providers?.length === 0) c.add(`${path}.providers`, 'must list at least one provider (or be left out: the route\'s provider)')
+    if (v.audiences?.length === 0) c.add(`${path}.audiences`, 'must list at least one audience (or be left out: the provider\'s clientId)')
+    return { providers: v.providers, ...(v.audiences !== undefined ? { audiences: v.audiences } : {}), introspect: v.introspect }
+  },
+})
+
+const clientCredentials = optionalSection({
+  provider: text({ description: 'the provider whose token endpoint issues it (default: the route\'s provider)' }),
+  scopes: strings({ description: 'scopes asked for (default: none, the provider\'s default)' }),
+}, {
+  description: 'the gateway\'s own token from the provider\'s client_credentials grant, renewed before it expires',
+  build: (v) => ({ provider: v.provider, scopes: v.scopes ?? [] }),
+})
+
+/** `upstreamToken` as read here; a clientCredentials provider is resolved in file.ts. */
+export type UpstreamTokenDraft =
+  | { readonly kind: 'clientCredentials', readonly provider: string | undefined, readonly scopes: readonly string[] }
+  | Extract<UpstreamTokenConfig, { kind: 'static' }>
+
+const upstreamToken = optionalSection({
+  clientCredentials,
+  token: text({ secret: true, description: 'a static token (give it as tokenFile: read at start and on SIGHUP, never logged)' }),
+}, {
+  description: 'the token sent upstream as Authorization: Bearer instead of the user\'s: clientCredentials or tokenFile',
+  schema: {
+    allOf: [
+      { anyOf: [{ required: ['clientCredentials'] }, { required: ['token'] }, { required: ['tokenFile'] }] },
+      { not: { anyOf: [{ required: ['clientCredentials', 'token'] }, { required: ['clientCredentials', 'tokenFile'] }] } },
+    ],
+  },
+  build (v, c, { path, raw }): UpstreamTokenDraft | undefined {
+    const both = v.clientCredentials !== undefined && (v.token !== undefined || raw.tokenFile !== undefined)
+    if (both) { c.add(path, 'give either clientCredentials or tokenFile, not both'); return undefined }
+    if (v.clientCredentials !== undefined) return { kind: 'clientCredentials', ...v.clientCredentials }
+    if (v.token !== undefined) {
+      const token = v.token.trim()
+      if (!B64TOKEN.test(token)) { c.add(`${path}.${raw.tokenFile !== undefined ? 'tokenFile' : 'token'}`, 'the token is not valid Bearer token text (RFC 6750: letters, digits and -._~+/ then =)'); return undefined }
+      return { kind: 'static', token }
+    }
+    if (raw.tokenFile === undefined) c.add(path, 'give clientCredentials or tokenFile')
+    return undefined
+  },
+})
+
 /** A route as this section reads it; the provider is resolved against the providers section afterwards. */
-export interface RouteDraft extends Omit<RouteConfig, 'provider'> {
+export interface RouteDraft extends Omit<RouteConfig, 'provider' | 'acceptBearer' | 'upstreamToken'> {
   /** As written; undefined means the first provider. */
   readonly provider: string | undefined
+  readonly acceptBearer?: Omit<AcceptBearerConfig, 'providers'> & { readonly providers: readonly string[] | undefined }
+  readonly upstreamToken?: UpstreamTokenDraft
   /** `bearer` was written (not the default). */
   readonly bearerGiven: boolean
 }
@@ -135,6 +192,8 @@ export const route = section({
   bearer: choice(BEARER_MODES, { def: 'access_token', description: 'the token sent upstream as Authorization: Bearer' }),
   headers,
   stripPrefix: flag({ def: false, description: 'true: /app/x is forwarded as /x' }),
+  acceptBearer,
+  upstreamToken,
 }, {
   description: 'a route: first match wins, most specific host and path first',
   build (v, c, { path, raw, index }): RouteDraft {
@@ -169,6 +228,8 @@ export const route = section({
       bearerGiven: raw.bearer !== undefined,
       headers: v.headers,
       stripPrefix: v.stripPrefix,
+      ...(v.acceptBearer !== undefined ? { acceptBearer: v.acceptBearer } : {}),
+      ...(v.upstreamToken !== undefined ? { upstreamToken: v.upstreamToken } : {}),
     }
   },
 })

@@ -46,7 +46,7 @@ const base = (): Obj => ({
   upstream: {},
   providers: [{ issuer: 'https://id.example.com/', clientId: 'c', clientSecret: 'provider-issued-secret' }],
   session: { secret: 'schema-test-session-secret-0123456789abcdef', redis: { url: 'redis://127.0.0.1:6379' }, memory: {} },
-  routes: [{ upstream: 'http://127.0.0.1:3000', allow: {} }],
+  routes: [{ upstream: 'http://127.0.0.1:3000', allow: {}, acceptBearer: {}, upstreamToken: { clientCredentials: {} } }],
   reload: {},
 })
 
@@ -111,6 +111,7 @@ t.test('a file that sets every field: valid for validate and for the schema', as
     '/run/secrets/redis-url': 'redis://:pw@redis.example:6379/2',
     '/run/tls/tls.crt': TLS.cert,
     '/run/tls/tls.key': TLS.key,
+    '/run/secrets/upstream-token': 'static-upstream-token-0123456789\n',
   }
   const c = loadConfigFile(file, { env: { CLIENT_SECRET: 'main-secret' }, readFile: (p) => files[p]! })
   t.equal(c.providers[2]!.tokenEndpointAuthMethod, 'private_key_jwt')
@@ -119,6 +120,8 @@ t.test('a file that sets every field: valid for validate and for the schema', as
   t.equal(c.tls?.cert, TLS.cert)
   t.same(c.routes[0]!.methods, ['GET', 'HEAD', 'POST'])
   t.equal(c.routes[1]!.pathRegex, '^/api/v[0-9]+/health$')
+  t.same(c.routes[1]!.upstreamToken, { kind: 'static', token: 'static-upstream-token-0123456789' })
+  t.same(c.routes[0]!.acceptBearer, { providers: ['partner'], audiences: ['https://api.example.com'], introspect: true })
   // Every map of the schema appears in the file, so no section is left untested.
   const written = new Set<string>()
   const walk = (v: unknown, path: string): void => {

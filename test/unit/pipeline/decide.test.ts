@@ -37,6 +37,8 @@ routes:
   - { path: /get-only, upstream: http://127.0.0.1:7001, methods: [GET] }
   - { host: only.test, path: /, upstream: http://127.0.0.1:7003 }
   - { path: /x, upstream: http://127.0.0.1:7001 }
+  - { path: /bapi, upstream: http://127.0.0.1:7001, acceptBearer: {}, allow: { groups: [admins] } }
+  - { path: /bnone, upstream: http://127.0.0.1:7001, acceptBearer: {}, bearer: none, auth: optional }
 `
 
 let gw: Gateway
@@ -209,6 +211,43 @@ t.test('decide: methods and CORS preflights', async (t) => {
   t.equal(post.kind === 'page' ? post.code : post.route.path, 'GH_NO_ROUTE', 'a route limited to GET does not serve a POST')
   const get = resolve(gw.routes, facts('/get-only/x'))
   t.equal(get.kind === 'route' ? get.route.path : '', '/get-only')
+})
+
+t.test('decide: a bearer token (acceptBearer) is judged alone', async (t) => {
+  const ok = (sub: string, groups: string[]): SessionInput['bearer'] => ({ ok: true, claims: Object.freeze({ sub, email: `${sub}@example.com`, groups }), sub, token: `token-of-${sub}` })
+  const refused: SessionInput['bearer'] = { ok: false, reason: 'signature' }
+  const withBearer = (url: string, bearer: SessionInput['bearer'], s: Session | null = null, headers: Record<string, string> = API): Action => {
+    const f = facts(url, { headers: { ...headers, authorization: 'Bearer whatever', cookie: 'app=1' } })
+    return decide(gw, f, target(f), { ...input(s), bearer }, NOW)
+  }
+  const cases: [string, SessionInput['bearer'], Session | null, Record<string, string>, string, string][] = [
+    // url, bearer check, session beside it, headers, kind, decision
+    ['/bapi/x', ok('alice', ['admins']), null, API, 'forward', 'allow:bearer'],
+    ['/bapi/x', ok('bob', []), null, API, 'forbidden', 'deny:policy'],
+    ['/bapi/x', refused, null, API, 'unauthenticated', 'deny:bearer_invalid'],
+    ['/bapi/x', refused, null, BROWSER, 'unauthenticated', 'deny:bearer_invalid'],
+    ['/bapi/x', refused, session(), API, 'unauthenticated', 'deny:bearer_invalid'],
+    ['/bapi/x', ok('bob', []), session(), API, 'forbidden', 'deny:policy'],
+    ['/bnone/x', refused, null, API, 'unauthenticated', 'deny:bearer_invalid'],
+    ['/bnone/x', ok('bob', []), null, API, 'forward', 'allow:bearer'],
+  ]
+  for (const [url, bearer, s, headers, kind, decision] of cases) {
+    const a = withBearer(url, bearer, s, headers)
+    const who = bearer?.ok === true ? bearer.sub : 'refused'
+    t.same([a.kind, a.decision], [kind, decision], `${url} ${who}${s !== null ? ' (session beside)' : ''} ${headers.accept}: ${kind} ${decision}`)
+    if (a.kind === 'unauthenticated') t.equal(a.bearerError, 'invalid_token', 'the 401 says invalid_token')
+    t.equal(a.write, undefined, 'no session written')
+    t.equal(a.clear, false, 'no cookie deleted')
+  }
+  const fwd = withBearer('/bnone/x', ok('alice', ['admins']), session({ sub: 'carol', claims: { sub: 'carol' } }))
+  if (fwd.kind !== 'forward') throw new Error(fwd.kind)
+  t.equal(fwd.headers.authorization, 'Bearer token-of-alice', 'the client\'s token goes upstream (even with bearer: none)')
+  t.equal(fwd.headers['X-Forwarded-User'], 'alice', 'identity from the token, not the session')
+  t.equal(fwd.headers['X-Forwarded-Email'], 'alice@example.com')
+  t.equal(fwd.headers.cookie, 'app=1')
+  t.same([fwd.user, fwd.outcome, fwd.session], ['alice', 'proxied', null])
+  const pub = decide(gw, facts('/public/x', { headers: { ...API, authorization: 'Bearer x' } }), target(facts('/public/x')), { ...input(null), bearer: refused }, NOW)
+  t.equal(pub.decision, 'allow:public', 'a public route does not judge tokens')
 })
 
 t.test('afterRefresh: each outcome of a refresh', async (t) => {
