@@ -119,7 +119,7 @@ t.test('a file that sets every field: valid for validate and for the schema', as
   t.equal(c.session.redis?.url, 'redis://:pw@redis.example:6379/2')
   t.equal(c.tls?.cert, TLS.cert)
   t.same(c.routes[0]!.methods, ['GET', 'HEAD', 'POST'])
-  t.equal(c.routes[1]!.pathRegex, '^/api/v[0-9]+/health$')
+  t.equal(c.routes[2]!.pathRegex, '^/api/v[0-9]+/health$')
   t.same(c.routes[1]!.upstreamToken, { kind: 'static', token: 'static-upstream-token-0123456789' })
   t.same(c.routes[0]!.acceptBearer, { providers: ['partner'], audiences: ['https://api.example.com'], introspect: true })
   // Every map of the schema appears in the file, so no section is left untested.
