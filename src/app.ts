@@ -23,7 +23,7 @@ import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
 import { RedisConnection, RedisStore, type StoreLogger } from './session/redis.js'
 import { MemoryRevocations, RedisRevocations, type Revocations } from './session/revocations.js'
-import { CookieStore, type SessionStore } from './session/store.js'
+import { CookieStore, type RefreshLock, type SessionStore } from './session/store.js'
 import { GatewayError } from './errors.js'
 import { registerBackchannelLogout } from './auth/backchannel.js'
 
@@ -45,6 +45,8 @@ export interface AppDeps {
 interface SessionBackend {
   readonly store: SessionStore
   readonly revocations: Revocations
+  /** Refreshes of one session across replicas: the redis store's lock. */
+  readonly refreshLock: RefreshLock | undefined
   close (): Promise<void>
 }
 
@@ -55,7 +57,7 @@ interface SessionBackend {
  */
 function sessionBackend (config: Config, log: StoreLogger, override: SessionStore | undefined): SessionBackend {
   const s = config.session
-  const redis = s.redis !== undefined ? new RedisConnection(s.redis.url, log) : undefined
+  const redis = s.redis !== undefined ? new RedisConnection(s.redis, log) : undefined
   let store = override
   if (store === undefined) {
     if (s.store === 'memory') store = new MemoryStore({ maxSessions: s.memory.maxSessions, idleTimeout: s.idleTimeout, absoluteTimeout: s.absoluteTimeout })
@@ -64,9 +66,11 @@ function sessionBackend (config: Config, log: StoreLogger, override: SessionStor
   }
   const revocations = redis !== undefined ? new RedisRevocations(redis, s.redis!.keyPrefix) : new MemoryRevocations()
   const owned = store
+  const refreshLock = store instanceof RedisStore ? store : undefined
   return {
     store,
     revocations,
+    refreshLock,
     close: async () => {
       await owned.close()
       await redis?.close()
@@ -191,7 +195,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     refresher: new Refresher(metrics, {
       get refreshBefore () { return ref.current.config.session.refreshBefore },
       get clockSkew () { return ref.current.config.session.clockSkew },
-    }, store),
+    }, backend.refreshLock),
     consumedStates: new LRUCache<string, true>({ max: 100_000, ttl: LOGIN_TTL_MS }),
     callbackPath: CALLBACK_PATH,
   }

@@ -38,7 +38,7 @@ function shared (): SharedParts {
     store,
     revocations: new MemoryRevocations(),
     serialize: (name, value) => `${name}=${value}`,
-    refresher: new Refresher(metrics, { refreshBefore: 60_000, clockSkew: 30_000 }, store),
+    refresher: new Refresher(metrics, { refreshBefore: 60_000, clockSkew: 30_000 }),
     observer: new Observer({ metrics, log, access: false, redact: queryRedactor(), trustProxy: false, newId: () => 'id', host: () => '' }),
     consumedStates: new LRUCache<string, true>({ max: 10 }),
     newRequestId: () => 'id',

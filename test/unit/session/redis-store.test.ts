@@ -13,7 +13,7 @@ function session (over: Partial<Session> = {}): Session {
 }
 
 async function connect (t: Test, redis: RedisServer, log: StoreLogger = quiet): Promise<{ conn: RedisConnection, store: RedisStore }> {
-  const conn = new RedisConnection(redis.url, log)
+  const conn = new RedisConnection({ url: redis.url }, log)
   t.teardown(async () => conn.close())
   const deadline = Date.now() + 5000
   while (!conn.ready() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
