@@ -22,6 +22,7 @@ import { restartChanges, type ReloadResult } from './reload.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
 import { RedisConnection, RedisStore, type StoreLogger } from './session/redis.js'
+import { RedisRefreshLock } from './session/redis-refresh.js'
 import { MemoryRevocations, RedisRevocations, type Revocations } from './session/revocations.js'
 import { CookieStore, type RefreshLock, type SessionStore } from './session/store.js'
 import { GatewayError } from './errors.js'
@@ -45,7 +46,7 @@ export interface AppDeps {
 interface SessionBackend {
   readonly store: SessionStore
   readonly revocations: Revocations
-  /** Refreshes of one session across replicas: the redis store's lock. */
+  /** Refreshes of one session across replicas: through Redis whenever `session.redis` is configured. */
   readonly refreshLock: RefreshLock | undefined
   close (): Promise<void>
 }
@@ -53,7 +54,9 @@ interface SessionBackend {
 /**
  * The session store `session.store` names, and where revocation records and
  * seen logout tokens live: in Redis whenever `session.redis` is configured
- * (so every replica sees every logout), else in memory.
+ * (so every replica sees every logout), else in memory. With Redis, refreshes
+ * take a lock there too (the redis store's own, or for the cookie store a
+ * lock that hands the result on).
  */
 function sessionBackend (config: Config, log: StoreLogger, override: SessionStore | undefined): SessionBackend {
   const s = config.session
@@ -66,7 +69,7 @@ function sessionBackend (config: Config, log: StoreLogger, override: SessionStor
   }
   const revocations = redis !== undefined ? new RedisRevocations(redis, s.redis!.keyPrefix) : new MemoryRevocations()
   const owned = store
-  const refreshLock = store instanceof RedisStore ? store : undefined
+  const refreshLock = store instanceof RedisStore ? store : redis !== undefined && store.kind === 'cookie' ? new RedisRefreshLock(redis, s.redis!.keyPrefix) : undefined
   return {
     store,
     revocations,

@@ -36,7 +36,7 @@ const redis = optionalSection({
   password: text({ secret: true, description: 'password for AUTH (with sentinels or cluster; a url carries its own); passwordFile reads it from a file' }),
   keyPrefix: text({ def: 'gatehouse:', description: 'prefix of every key Gatehouse writes' }),
 }, {
-  description: 'Redis: the session store with store: redis; with store: cookie, the shared revocation list',
+  description: 'Redis: the session store with store: redis; with store: cookie, the shared revocation list and refresh lock',
   build (v, c, { path, raw }): RedisConfig {
     // As written (a value refused by its own check still counts as given).
     const given = MODES.filter((m) => raw[m] !== undefined || (m === 'url' && raw.urlFile !== undefined))
