@@ -91,6 +91,18 @@ routes: [{ upstream: http://127.0.0.1:3001 }]
   const memory = config({ session: ', store: memory' })
   t.same(restartChanges(memory, config({ session: ', store: memory, idleTimeout: 2h' })), ['session.idleTimeout: changed from 3600000ms to 7200000ms; this needs a restart'], 'a server-side store keeps the timeouts it was built with')
   t.same(restartChanges(base, config({ session: ', idleTimeout: 2h' })), [], 'the cookie store takes new timeouts')
+  const sentinel = config({ session: ', redis: { sentinels: [10.0.0.1:26379], sentinelName: m, password: hunter2 }' })
+  const changed = restartChanges(sentinel, config({ session: ', redis: { sentinels: [10.0.0.1:26379, 10.0.0.2:26379], sentinelName: m, password: hunter3 }' }))
+  t.same(changed, [
+    'session.redis.sentinels: changed from 10.0.0.1:26379 to 10.0.0.1:26379,10.0.0.2:26379; this needs a restart',
+    'session.redis.password: changed; this needs a restart',
+  ], 'Sentinel addresses and the password need a restart')
+  t.notOk(changed.some((l) => l.includes('hunter')), 'the password is not logged')
+  t.same(restartChanges(sentinel, config({ session: ', redis: { cluster: [10.0.0.1:7000], password: hunter2 }' })), [
+    'session.redis.sentinels: changed from 10.0.0.1:26379 to undefined; this needs a restart',
+    'session.redis.sentinelName: changed from m to undefined; this needs a restart',
+    'session.redis.cluster: changed from undefined to 10.0.0.1:7000; this needs a restart',
+  ], 'from Sentinel to Cluster')
 })
 
 t.test('problemLines: the lines gatehouse check prints', async (t) => {
