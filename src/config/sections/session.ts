@@ -23,6 +23,14 @@ function redisAddresses (c: Checker, list: readonly string[] | undefined, path: 
 
 const MODES = ['url', 'sentinels', 'cluster'] as const
 
+/** Which credentials a redis:// URL carries. */
+function urlCredentials (url: string): { username: boolean, password: boolean } | undefined {
+  try {
+    const u = new URL(url)
+    return { username: u.username !== '', password: u.password !== '' }
+  } catch { return undefined }
+}
+
 const redis = optionalSection({
   url: text({
     secret: true,
@@ -32,8 +40,8 @@ const redis = optionalSection({
   sentinels: strings({ description: 'instead of url: Redis Sentinels as host:port; they name the current master of sentinelName' }),
   sentinelName: text({ description: 'with sentinels: the master group name the Sentinels monitor' }),
   cluster: strings({ description: 'instead of url: seed nodes of a Redis Cluster as host:port' }),
-  username: text({ description: 'ACL user for AUTH (with sentinels or cluster; a url carries its own)' }),
-  password: text({ secret: true, description: 'password for AUTH (with sentinels or cluster; a url carries its own); passwordFile reads it from a file' }),
+  username: text({ description: 'ACL user for AUTH (unless the url carries one)' }),
+  password: text({ secret: true, description: 'password for AUTH (unless the url carries one); passwordFile reads it from a file' }),
   keyPrefix: text({ def: 'gatehouse:', description: 'prefix of every key Gatehouse writes' }),
 }, {
   description: 'Redis: the session store with store: redis; with store: cookie, the shared revocation list and refresh lock',
@@ -46,9 +54,10 @@ const redis = optionalSection({
     const cluster = redisAddresses(c, v.cluster, `${path}.cluster`)
     if (v.sentinels !== undefined && v.sentinelName === undefined) c.add(`${path}.sentinelName`, 'is required with sentinels (the master group name, as in "sentinel monitor <name> ...")')
     if (v.sentinels === undefined && v.sentinelName !== undefined) c.add(`${path}.sentinelName`, 'is used only with sentinels')
-    if (v.url !== undefined && ('password' in raw || 'passwordFile' in raw || v.username !== undefined)) {
-      c.add(`${path}.${v.username !== undefined ? 'username' : 'password'}`, 'give credentials in url (redis://user:password@host) or here with sentinels or cluster, not both')
-    }
+    // The password may come from its own file while the URL stays in plain config; never from both.
+    const inUrl = v.url !== undefined ? urlCredentials(v.url) : undefined
+    if (inUrl?.password === true && ('password' in raw || 'passwordFile' in raw)) c.add(`${path}.password`, 'the url carries a password already (redis://:password@host); give it in one place')
+    if (inUrl?.username === true && v.username !== undefined) c.add(`${path}.username`, 'the url carries a user already (redis://user:password@host); give it in one place')
     // In a cluster each session's keys carry a hash tag ({...}) after the
     // prefix; a brace in the prefix would make the prefix the tag and put
     // every key in one slot.

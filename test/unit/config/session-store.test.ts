@@ -52,5 +52,7 @@ t.test('session.redis problems: exactly one of url, sentinels or cluster, each w
   ])
   t.same(problems({ cluster: [] }), ['session.redis.cluster: expected at least one host:port'])
   t.same(problems({ cluster: ['c:7000'], keyPrefix: 'app{1}:' }), ['session.redis.keyPrefix: must not contain "{" or "}" with cluster (Gatehouse adds a hash tag after the prefix)'])
-  t.same(problems({ url: 'redis://:pw@r:6379', password: 'other' }), ['session.redis.password: give credentials in url (redis://user:password@host) or here with sentinels or cluster, not both'])
+  t.same(problems({ url: 'redis://:pw@r:6379', password: 'other' }), ['session.redis.password: the url carries a password already (redis://:password@host); give it in one place'])
+  t.same(problems({ url: 'redis://gh@r:6379', username: 'other' }), ['session.redis.username: the url carries a user already (redis://user:password@host); give it in one place'])
+  t.same(problems({ url: 'redis://gh@r:6379', password: 'pw' }), [], 'a user in the url, the password apart')
 })
