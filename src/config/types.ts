@@ -58,7 +58,7 @@ export interface RedisConfig {
   readonly sentinelName?: string
   /** Seed nodes of a Redis Cluster. */
   readonly cluster?: readonly RedisAddress[]
-  /** AUTH for the data nodes (not in a URL: the URL's own password is used). */
+  /** AUTH for the data nodes, when the URL carries none. */
   readonly username?: string
   readonly password?: string
   readonly keyPrefix: string

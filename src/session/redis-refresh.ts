@@ -1,6 +1,6 @@
-import { sealWithTicket, sha256, ticketDigest, unsealWithTicket } from './crypto.js'
-import { refreshLockKey, withRedisLock, type RedisConnection } from './redis.js'
-import { isSession, type Session } from './session.js'
+import { sealWithTicket, sha256, ticketDigest } from './crypto.js'
+import { refreshLockKey, unsealSession, withRedisLock, type RedisConnection } from './redis.js'
+import type { Session } from './session.js'
 import type { RefreshLock, RefreshSettled } from './store.js'
 
 /**
@@ -48,12 +48,7 @@ export class RedisRefreshLock implements RefreshLock {
   async #result (s: Session): Promise<Session | undefined> {
     const key = this.#resultKey(s)
     const raw = await this.#conn.run(async (c) => c.get(key))
-    if (raw === null) return undefined
-    const plain = unsealWithTicket(s.id, key, raw)
-    if (plain === undefined) return undefined
-    let r: unknown
-    try { r = JSON.parse(plain.toString('utf8')) } catch { return undefined }
-    return isSession(r) && r.id === s.id ? r : undefined
+    return (raw === null ? null : unsealSession(s.id, key, raw)) ?? undefined
   }
 
   async settle (current: Session, outcome: RefreshSettled): Promise<void> {

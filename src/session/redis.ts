@@ -156,6 +156,15 @@ export class RedisConnection {
   }
 }
 
+/** A session stored sealed under `key` with a key derived from `id` (see sealWithTicket); null when it does not open or is not that session. */
+export function unsealSession (id: string, key: string, raw: string): Session | null {
+  const plain = unsealWithTicket(id, key, raw)
+  if (plain === undefined) return null
+  let s: unknown
+  try { s = JSON.parse(plain.toString('utf8')) } catch { return null }
+  return isSession(s) && s.id === id ? s : null
+}
+
 /** Deletes the lock only when it still holds our token: a lock that expired and was taken by another replica is left alone. */
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
 
@@ -233,12 +242,7 @@ export class RedisStore implements SessionStore, RefreshLock {
     if (!isTicket(ticket)) return null
     const key = this.#key(ticket)
     const raw = await this.#conn.run(async (c) => c.get(key))
-    if (raw === null) return null
-    const plain = unsealWithTicket(ticket, key, raw)
-    if (plain === undefined) return null
-    let s: unknown
-    try { s = JSON.parse(plain.toString('utf8')) } catch { return null }
-    return isSession(s) && s.id === ticket ? s : null
+    return raw === null ? null : unsealSession(ticket, key, raw)
   }
 
   async save (session: Session, now: number, create: boolean): Promise<string> {
