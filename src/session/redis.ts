@@ -86,6 +86,10 @@ export class RedisConnection {
         clusterRetryStrategy: reconnectDelay,
         // A node that failed over answers MOVED; the slot map is refreshed then, and every 5 s.
         slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+        // A cluster that lost a master with no replica to promote refuses
+        // every command (CLUSTERDOWN): fail at once, as with no connection,
+        // instead of retrying until the command timeout.
+        retryDelayOnClusterDown: 0,
         redisOptions: perNode,
       })
     } else if (target.sentinels !== undefined) {

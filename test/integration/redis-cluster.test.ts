@@ -5,6 +5,7 @@ import { api, loginCookie, sessionOf, signJwt, startSessionStack } from '../fixt
 import { startRedisCluster, type RedisCluster } from '../fixtures/redis.js'
 import { CLIENT_ID } from '../fixtures/stack.js'
 import { ticketDigest } from '../../src/session/crypto.js'
+import { REDIS_COMMAND_TIMEOUT_MS } from '../../src/session/redis.js'
 
 /** Every key on every node, with the node's port. */
 async function keysByNode (t: { teardown (fn: () => unknown): void }, cluster: RedisCluster): Promise<Map<number, string[]>> {
@@ -59,6 +60,49 @@ t.test('redis store on a Redis Cluster of three masters: sessions, refresh and l
   const after = await Promise.all(bobs.map(async (c, i) => (await api(`${i % 2 === 0 ? b.url : a.url}/after`, c)).status))
   t.same(after, Array(8).fill(401), 'every session of bob ended, whichever master held it')
   t.equal((await api(`${b.url}/alice`, cookie)).status, 200, 'alice is still signed in')
+
+  // The master holding alice's session stops answering (SIGSTOP): her
+  // requests get 503 within the command timeout. Once the other masters mark
+  // it failed (cluster-node-timeout), the cluster refuses every command
+  // (CLUSTERDOWN: no replica to promote), and a session on another master
+  // gets 503 at once. SIGCONT brings both back.
+  const owner = [...(await keysByNode(t, cluster)).entries()].find(([, keys]) => keys.includes(sessionKey))![0]
+  let other = ''
+  for (let i = 0; i < 20 && other === ''; i++) {
+    const c = await loginCookie(s.browser(), `${a.url}/`, 'bob')
+    const key = `gh-test:s:{${ticketDigest((await sessionOf(a, c, s.clock.now))!.id)}}`
+    const holder = [...(await keysByNode(t, cluster)).entries()].find(([, keys]) => keys.includes(key))?.[0]
+    if (holder !== undefined && holder !== owner) other = c
+  }
+  t.not(other, '', 'a session on another master')
+  cluster.pause(owner)
+  t.teardown(() => { cluster.resume(owner) })
+  const started = Date.now()
+  const paused = await api(`${a.url}/paused`, cookie)
+  const ms = Date.now() - started
+  t.equal(paused.status, 503, `503 while the master of the session's slot is paused (${ms} ms)`)
+  // The request path reads the session once more after a failed read (the
+  // fast path hands the request to the full one): twice the command timeout.
+  t.ok(ms < 2 * REDIS_COMMAND_TIMEOUT_MS + 3_000, `within twice the command timeout and a margin (${ms} ms)`)
+  let down: { status: number, ms: number } = { status: 200, ms: 0 }
+  const until = Date.now() + 15_000
+  while (down.status === 200 && Date.now() < until) {
+    const t0 = Date.now()
+    const r = await api(`${b.url}/other`, other)
+    down = { status: r.status, ms: Date.now() - t0 }
+    if (r.status === 200) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(down.status, 503, 'once the cluster is down, a session on another master gets 503 too')
+  t.ok(down.ms < 1_000, `at once (${down.ms} ms)`)
+  t.comment(`measured: cluster master paused: 503 after ${ms} ms for its sessions; CLUSTERDOWN 503 after ${down.ms} ms for the others`)
+  cluster.resume(owner)
+  const back = Date.now() + 15_000
+  let status = [0, 0]
+  while (status.some((x) => x !== 200) && Date.now() < back) {
+    status = [(await api(`${a.url}/resumed`, cookie)).status, (await api(`${b.url}/resumed`, other)).status]
+    if (status.some((x) => x !== 200)) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.same(status, [200, 200], 'both served again after SIGCONT')
 })
 
 t.test('cookie store with session.redis on a Cluster: logouts reach every gateway', async (t) => {
