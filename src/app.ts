@@ -26,8 +26,9 @@ import { createProxyServer, updateProxyTls } from './server.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
 import { RedisConnection, RedisStore, type StoreLogger } from './session/redis.js'
+import { RedisRefreshLock } from './session/redis-refresh.js'
 import { MemoryRevocations, RedisRevocations, type Revocations } from './session/revocations.js'
-import { CookieStore, type SessionStore } from './session/store.js'
+import { CookieStore, type RefreshLock, type SessionStore } from './session/store.js'
 import { GatewayError } from './errors.js'
 import { registerBackchannelLogout } from './auth/backchannel.js'
 
@@ -49,17 +50,21 @@ export interface AppDeps {
 interface SessionBackend {
   readonly store: SessionStore
   readonly revocations: Revocations
+  /** Refreshes of one session across replicas: through Redis whenever `session.redis` is configured. */
+  readonly refreshLock: RefreshLock | undefined
   close (): Promise<void>
 }
 
 /**
  * The session store `session.store` names, and where revocation records and
  * seen logout tokens live: in Redis whenever `session.redis` is configured
- * (so every replica sees every logout), else in memory.
+ * (so every replica sees every logout), else in memory. With Redis, refreshes
+ * take a lock there too (the redis store's own, or for the cookie store a
+ * lock that hands the result on).
  */
 function sessionBackend (config: Config, log: StoreLogger, override: SessionStore | undefined): SessionBackend {
   const s = config.session
-  const redis = s.redis !== undefined ? new RedisConnection(s.redis.url, log) : undefined
+  const redis = s.redis !== undefined ? new RedisConnection(s.redis, log) : undefined
   let store = override
   if (store === undefined) {
     if (s.store === 'memory') store = new MemoryStore({ maxSessions: s.memory.maxSessions, idleTimeout: s.idleTimeout, absoluteTimeout: s.absoluteTimeout })
@@ -68,9 +73,11 @@ function sessionBackend (config: Config, log: StoreLogger, override: SessionStor
   }
   const revocations = redis !== undefined ? new RedisRevocations(redis, s.redis!.keyPrefix) : new MemoryRevocations()
   const owned = store
+  const refreshLock = store instanceof RedisStore ? store : redis !== undefined && store.kind === 'cookie' ? new RedisRefreshLock(redis, s.redis!.keyPrefix) : undefined
   return {
     store,
     revocations,
+    refreshLock,
     close: async () => {
       await owned.close()
       await redis?.close()
@@ -182,7 +189,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     refresher: new Refresher(metrics, {
       get refreshBefore () { return ref.current.config.session.refreshBefore },
       get clockSkew () { return ref.current.config.session.clockSkew },
-    }, store),
+    }, backend.refreshLock),
     consumedStates: new LRUCache<string, true>({ max: 100_000, ttl: LOGIN_TTL_MS }),
     callbackPath: CALLBACK_PATH,
   }

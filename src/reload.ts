@@ -26,7 +26,7 @@ const addr = (a: { host: string, port: number } | undefined): string => a === un
  * Pure: the fields that differ between the running and the new config and
  * that a running process cannot change (sockets, processes, the session
  * store it has open), each as `path: what changed`. Values that may hold a
- * secret (the Redis URL) are not repeated.
+ * secret (the Redis URL and password) are not repeated.
  */
 export function restartChanges (prev: Config, next: Config): string[] {
   const out: string[] = []
@@ -46,6 +46,12 @@ export function restartChanges (prev: Config, next: Config): string[] {
   differ('session.store', prev.session.store, next.session.store)
   // The Redis connection and the store built on it are opened once.
   differ('session.redis.url', prev.session.redis?.url, next.session.redis?.url, false)
+  const nodes = (l: readonly { host: string, port: number }[] | undefined): string | undefined => l?.map((a) => addr(a)).join(',')
+  differ('session.redis.sentinels', nodes(prev.session.redis?.sentinels), nodes(next.session.redis?.sentinels))
+  differ('session.redis.sentinelName', prev.session.redis?.sentinelName, next.session.redis?.sentinelName)
+  differ('session.redis.cluster', nodes(prev.session.redis?.cluster), nodes(next.session.redis?.cluster))
+  differ('session.redis.username', prev.session.redis?.username, next.session.redis?.username)
+  differ('session.redis.password', prev.session.redis?.password, next.session.redis?.password, false)
   differ('session.redis.keyPrefix', prev.session.redis?.keyPrefix, next.session.redis?.keyPrefix)
   if (prev.session.store === 'memory') differ('session.memory.maxSessions', prev.session.memory.maxSessions, next.session.memory.maxSessions)
   if (prev.session.store !== 'cookie' && next.session.store === prev.session.store) {

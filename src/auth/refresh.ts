@@ -3,7 +3,7 @@ import { GatewayError } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import { sha256 } from '../session/crypto.js'
 import { identityClaims, type Session } from '../session/session.js'
-import type { SessionStore } from '../session/store.js'
+import type { RefreshLock } from '../session/store.js'
 import type { OidcProvider, RefreshResult } from './oidc.js'
 
 export type RefreshOutcome =
@@ -102,8 +102,9 @@ export interface RefreshTiming {
  *   refresh must not hand out a token that has expired since.
  * - A provider failure is remembered for a few seconds, so an outage does not
  *   turn every request into another call to a provider that is down.
- * - Across replicas (stores with withRefreshLock): the refresh runs under the
- *   store's lock on the freshest stored copy; if another replica refreshed
+ * - Across replicas (a RefreshLock: the redis store, or the cookie store
+ *   with `session.redis`): the refresh runs under a lock in Redis on the
+ *   freshest copy every replica can see; if another replica refreshed
  *   meanwhile and its token is fresh, its result is used and the provider is
  *   not called.
  */
@@ -112,13 +113,13 @@ export class Refresher {
   readonly #recent = new LRUCache<string, RefreshOutcome>({ max: 10_000, ttl: RECENT_TTL_MS })
   readonly #failed = new LRUCache<string, RefreshOutcome>({ max: 10_000, ttl: BACKOFF_MS })
   readonly #metrics: Metrics
-  readonly #store: SessionStore | undefined
+  readonly #lock: RefreshLock | undefined
   readonly #timing: RefreshTiming
 
-  constructor (metrics: Metrics, timing: RefreshTiming, store?: SessionStore) {
+  constructor (metrics: Metrics, timing: RefreshTiming, lock?: RefreshLock) {
     this.#metrics = metrics
     this.#timing = timing
-    this.#store = store
+    this.#lock = lock
   }
 
   #due (s: Session, now: number): boolean {
@@ -141,7 +142,7 @@ export class Refresher {
     if (failed !== undefined) return Promise.resolve(failed)
     let p = this.#inflight.get(key)
     if (p === undefined) {
-      const run = this.#store?.withRefreshLock !== undefined ? this.#coordinated(session, provider, now) : this.#run(session, rt, provider, now)
+      const run = this.#lock !== undefined ? this.#coordinated(this.#lock, session, provider, now) : this.#run(session, rt, provider, now)
       p = run.then((outcome) => {
         if (outcome.kind === 'unavailable') this.#failed.set(key, outcome)
         else this.#recent.set(key, outcome)
@@ -152,10 +153,9 @@ export class Refresher {
     return p
   }
 
-  async #coordinated (session: Session, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
-    const store = this.#store!
+  async #coordinated (lock: RefreshLock, session: Session, provider: OidcProvider, now: number): Promise<RefreshOutcome> {
     try {
-      return await store.withRefreshLock!(session, async (current) => {
+      return await lock.withRefreshLock(session, async (current) => {
         if (current === null) return { kind: 'ended', reason: 'GH_REFRESH_SESSION_ENDED' }
         const changed = current.refreshToken !== session.refreshToken || current.accessToken !== session.accessToken
         if (changed && !this.#due(current, now)) {
@@ -167,8 +167,7 @@ export class Refresher {
         if (rt === undefined) return { kind: 'ended', reason: 'GH_REFRESH_NO_REFRESH_TOKEN' }
         const outcome = await this.#run(current, rt, provider, now)
         // Persist before the lock is released, so the next holder sees it.
-        if (outcome.kind === 'refreshed') await store.save(outcome.session, now, false)
-        else if (outcome.kind === 'ended') await store.destroy(current)
+        if (outcome.kind !== 'unavailable') await lock.settle(current, outcome, now)
         return outcome
       })
     } catch (err) {

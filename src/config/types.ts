@@ -51,13 +51,33 @@ export interface ProviderConfig {
   readonly postLogoutRedirectUri?: string
 }
 
+/** Where Redis is: exactly one of `url`, `sentinels` (with `sentinelName`) or `cluster`. */
+export interface RedisConfig {
+  /** redis:// or rediss:// URL of one server (may carry user and password). */
+  readonly url?: string
+  /** Sentinels that name the current master of `sentinelName`. */
+  readonly sentinels?: readonly RedisAddress[]
+  readonly sentinelName?: string
+  /** Seed nodes of a Redis Cluster. */
+  readonly cluster?: readonly RedisAddress[]
+  /** AUTH for the data nodes, when the URL carries none. */
+  readonly username?: string
+  readonly password?: string
+  readonly keyPrefix: string
+}
+
+export interface RedisAddress {
+  readonly host: string
+  readonly port: number
+}
+
 export interface SessionConfig {
   /** First encrypts, all decrypt. */
   readonly secrets: readonly string[]
   readonly cookieName: string
   readonly cookieDomain?: string
   readonly store: StoreKind
-  readonly redis?: { readonly url: string, readonly keyPrefix: string }
+  readonly redis?: RedisConfig
   readonly memory: { readonly maxSessions: number }
   readonly idleTimeout: number
   readonly absoluteTimeout: number

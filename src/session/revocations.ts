@@ -91,7 +91,8 @@ export class RedisRevocations implements Revocations {
 
   async revokedAt (keys: readonly string[]): Promise<number | undefined> {
     const ks = keys.map((k) => this.#key('r', k))
-    const values = await this.#conn.run(async (c) => c.mget(...ks))
+    // One MGET; in a Cluster the keys lie in different slots and are read one by one.
+    const values = await this.#conn.run(async (c) => this.#conn.getMany(c, ks))
     let latest: number | undefined
     for (const v of values) {
       const at = v === null ? NaN : Number(v)

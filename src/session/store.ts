@@ -44,15 +44,26 @@ export interface SessionStore {
    * on the cookie store, which holds no sessions: a revocation list covers it.
    */
   endMatching? (match: SessionMatch): number | Promise<number>
-  /**
-   * Runs `fn` while holding the session's refresh lock across replicas, with
-   * the freshest stored copy of the session (null when it is gone). Absent
-   * where one process sees every refresh of a session.
-   */
-  withRefreshLock? <T>(session: Session, fn: (current: Session | null) => Promise<T>): Promise<T>
   /** Whether the store can serve requests (e.g. Redis connected). */
   ready (): boolean
   close (): Promise<void>
+}
+
+/** What a refresh under the lock came to, as the next holder must see it. */
+export type RefreshSettled = { readonly kind: 'refreshed', readonly session: Session } | { readonly kind: 'ended' }
+
+/**
+ * A session's refresh lock across replicas (Redis). Absent where one
+ * process sees every refresh of a session.
+ */
+export interface RefreshLock {
+  /**
+   * Runs `fn` while holding the session's refresh lock, with the freshest
+   * copy of the session known to every replica (null when it is gone).
+   */
+  withRefreshLock<T> (session: Session, fn: (current: Session | null) => Promise<T>): Promise<T>
+  /** Inside the lock: makes the outcome of refreshing `current` what the next holder sees. */
+  settle (current: Session, outcome: RefreshSettled, now: number): Promise<void>
 }
 
 /** How long a server-side session may still live at `now`: the earlier of its idle and absolute deadlines. */

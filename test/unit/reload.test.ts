@@ -42,7 +42,7 @@ function shared (): SharedParts {
     store,
     revocations: new MemoryRevocations(),
     serialize: (name, value) => `${name}=${value}`,
-    refresher: new Refresher(metrics, { refreshBefore: 60_000, clockSkew: 30_000 }, store),
+    refresher: new Refresher(metrics, { refreshBefore: 60_000, clockSkew: 30_000 }),
     observer: new Observer({ metrics, log, access: false, redact: queryRedactor(), trustProxy: false, newId: () => 'id', host: () => '' }),
     consumedStates: new LRUCache<string, true>({ max: 10 }),
     newRequestId: () => 'id',
@@ -101,6 +101,18 @@ routes: [{ upstream: http://127.0.0.1:3001 }]
   t.same(restartChanges(config({ extra: tls(a) }), config({ extra: tls(b) })), [], 'another certificate: reloadable')
   t.same(restartChanges(base, config({ extra: tls(a) })), ['tls: changed from off to on; this needs a restart'], 'HTTP to HTTPS needs a restart')
   t.same(restartChanges(config({ extra: tls(a) }), base), ['tls: changed from on to off; this needs a restart'])
+  const sentinel = config({ session: ', redis: { sentinels: [10.0.0.1:26379], sentinelName: m, password: hunter2 }' })
+  const changed = restartChanges(sentinel, config({ session: ', redis: { sentinels: [10.0.0.1:26379, 10.0.0.2:26379], sentinelName: m, password: hunter3 }' }))
+  t.same(changed, [
+    'session.redis.sentinels: changed from 10.0.0.1:26379 to 10.0.0.1:26379,10.0.0.2:26379; this needs a restart',
+    'session.redis.password: changed; this needs a restart',
+  ], 'Sentinel addresses and the password need a restart')
+  t.notOk(changed.some((l) => l.includes('hunter')), 'the password is not logged')
+  t.same(restartChanges(sentinel, config({ session: ', redis: { cluster: [10.0.0.1:7000], password: hunter2 }' })), [
+    'session.redis.sentinels: changed from 10.0.0.1:26379 to undefined; this needs a restart',
+    'session.redis.sentinelName: changed from m to undefined; this needs a restart',
+    'session.redis.cluster: changed from undefined to 10.0.0.1:7000; this needs a restart',
+  ], 'from Sentinel to Cluster')
 })
 
 t.test('problemLines: the lines gatehouse check prints', async (t) => {

@@ -1,24 +1,78 @@
 import { formatDuration } from '../duration.js'
-import { choice, duration, integer, optionalSection, section, strings, text } from '../fields.js'
+import { choice, duration, integer, optionalSection, parseListen, section, strings, text, type Checker } from '../fields.js'
 import { GENERATE_HINT, weakSecretReason } from '../secret-strength.js'
-import type { SessionConfig, StoreKind } from '../types.js'
+import type { RedisAddress, RedisConfig, SessionConfig, StoreKind } from '../types.js'
 
 const STORES: readonly StoreKind[] = ['cookie', 'memory', 'redis']
 /** A cookie Domain: a host name with at least one dot, not an IP address (the last label starts with a letter). */
 const COOKIE_DOMAIN = /^\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
 const MIN_SECRET_LENGTH = 32
 
+/** `host:port` of a Sentinel or cluster node (a host is required; `[v6]:port` for IPv6). */
+function redisAddresses (c: Checker, list: readonly string[] | undefined, path: string): RedisAddress[] | undefined {
+  if (list === undefined) return undefined
+  if (list.length === 0) { c.add(path, 'expected at least one host:port'); return undefined }
+  const out: RedisAddress[] = []
+  list.forEach((item, i) => {
+    const a = parseListen(item)
+    if (a === undefined || item.trim().startsWith(':')) c.add(`${path}[${i}]`, `expected host:port, got ${JSON.stringify(item)}`)
+    else out.push(a)
+  })
+  return out.length === list.length ? out : undefined
+}
+
+const MODES = ['url', 'sentinels', 'cluster'] as const
+
+/** Which credentials a redis:// URL carries. */
+function urlCredentials (url: string): { username: boolean, password: boolean } | undefined {
+  try {
+    const u = new URL(url)
+    return { username: u.username !== '', password: u.password !== '' }
+  } catch { return undefined }
+}
+
 const redis = optionalSection({
   url: text({
     secret: true,
-    required: true,
-    description: 'redis://[user:password@]host:port[/db] or rediss:// (TLS)',
+    description: 'one Redis: redis://[user:password@]host:port[/db] or rediss:// (TLS)',
     pattern: { re: /^rediss?:\/\//, message: (v) => `expected redis://host:port or rediss://..., got ${JSON.stringify(v)}` },
   }),
+  sentinels: strings({ description: 'instead of url: Redis Sentinels as host:port; they name the current master of sentinelName' }),
+  sentinelName: text({ description: 'with sentinels: the master group name the Sentinels monitor' }),
+  cluster: strings({ description: 'instead of url: seed nodes of a Redis Cluster as host:port' }),
+  username: text({ description: 'ACL user for AUTH (unless the url carries one)' }),
+  password: text({ secret: true, description: 'password for AUTH (unless the url carries one); passwordFile reads it from a file' }),
   keyPrefix: text({ def: 'gatehouse:', description: 'prefix of every key Gatehouse writes' }),
 }, {
-  description: 'Redis: the session store with store: redis; with store: cookie, the shared revocation list',
-  build: (v) => ({ url: v.url ?? '', keyPrefix: v.keyPrefix }),
+  description: 'Redis: the session store with store: redis; with store: cookie, the shared revocation list and refresh lock',
+  build (v, c, { path, raw }): RedisConfig {
+    // As written (a value refused by its own check still counts as given).
+    const given = MODES.filter((m) => raw[m] !== undefined || (m === 'url' && raw.urlFile !== undefined))
+    if (given.length === 0) c.add(`${path}.url`, 'is required (or sentinels with sentinelName, or cluster)')
+    if (given.length > 1) c.add(`${path}.${given[1]!}`, `give only one of url, sentinels or cluster (got ${given.join(' and ')})`)
+    const sentinels = redisAddresses(c, v.sentinels, `${path}.sentinels`)
+    const cluster = redisAddresses(c, v.cluster, `${path}.cluster`)
+    if (v.sentinels !== undefined && v.sentinelName === undefined) c.add(`${path}.sentinelName`, 'is required with sentinels (the master group name, as in "sentinel monitor <name> ...")')
+    if (v.sentinels === undefined && v.sentinelName !== undefined) c.add(`${path}.sentinelName`, 'is used only with sentinels')
+    // The password may come from its own file while the URL stays in plain config; never from both.
+    const inUrl = v.url !== undefined ? urlCredentials(v.url) : undefined
+    if (inUrl?.password === true && ('password' in raw || 'passwordFile' in raw)) c.add(`${path}.password`, 'the url carries a password already (redis://:password@host); give it in one place')
+    if (inUrl?.username === true && v.username !== undefined) c.add(`${path}.username`, 'the url carries a user already (redis://user:password@host); give it in one place')
+    // In a cluster each session's keys carry a hash tag ({...}) after the
+    // prefix; a brace in the prefix would make the prefix the tag and put
+    // every key in one slot.
+    if (v.cluster !== undefined && /[{}]/.test(v.keyPrefix)) c.add(`${path}.keyPrefix`, 'must not contain "{" or "}" with cluster (Gatehouse adds a hash tag after the prefix)')
+    return {
+      ...(v.url !== undefined ? { url: v.url } : {}),
+      ...(sentinels !== undefined ? { sentinels } : {}),
+      ...(v.sentinelName !== undefined ? { sentinelName: v.sentinelName } : {}),
+      ...(cluster !== undefined ? { cluster } : {}),
+      ...(v.username !== undefined ? { username: v.username } : {}),
+      ...(v.password !== undefined ? { password: v.password } : {}),
+      keyPrefix: v.keyPrefix,
+    }
+  },
+  schema: { anyOf: [{ required: ['url'] }, { required: ['urlFile'] }, { required: ['sentinels'] }, { required: ['cluster'] }] },
 })
 
 const memory = section({

@@ -13,7 +13,7 @@ function session (over: Partial<Session> = {}): Session {
 }
 
 async function connect (t: Test, redis: RedisServer, log: StoreLogger = quiet): Promise<{ conn: RedisConnection, store: RedisStore }> {
-  const conn = new RedisConnection(redis.url, log)
+  const conn = new RedisConnection({ url: redis.url }, log)
   t.teardown(async () => conn.close())
   const deadline = Date.now() + 5000
   while (!conn.ready() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
@@ -122,4 +122,28 @@ t.test('Redis away: StoreUnavailableError at once, not ready; back by itself; on
   t.match(lines[0], /^warn session store unreachable/)
   t.notMatch(lines[0], /redis:\/\//, 'the URL (which may hold a password) is not logged')
   t.match(lines[1], /^info session store reconnected/)
+})
+
+t.test('AUTH: password given apart from the url, or in it; a wrong one is a 503, never logged', async (t) => {
+  const redis = await startRedis(t, { args: ['--requirepass', 'sesame-0123456789'] })
+  const lines: string[] = []
+  const log = { info: (o: object, m?: string) => { lines.push(JSON.stringify(o) + (m ?? '')) }, warn: (o: object, m?: string) => { lines.push(JSON.stringify(o) + (m ?? '')) } }
+  for (const target of [{ url: redis.url, password: 'sesame-0123456789' }, { url: `redis://:sesame-0123456789@127.0.0.1:${redis.port}` }]) {
+    const conn = new RedisConnection(target, log)
+    t.teardown(async () => conn.close())
+    const deadline = Date.now() + 5000
+    while (!conn.ready() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    t.ok(conn.ready(), `connected with ${'password' in target ? 'password' : 'the password in the url'}`)
+    const store = new RedisStore(conn, { keyPrefix: 'gh:', idleTimeout: H, absoluteTimeout: 12 * H })
+    const s = session()
+    await store.save(s, now, true)
+    t.same(await store.load(s.id), s)
+  }
+  const wrong = new RedisConnection({ url: redis.url, password: 'not-the-password' }, log)
+  t.teardown(async () => wrong.close())
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.notOk(wrong.ready(), 'a wrong password: not ready')
+  await t.rejects(new RedisStore(wrong, { keyPrefix: 'gh:', idleTimeout: H, absoluteTimeout: 12 * H }).load(randomToken(16)), StoreUnavailableError)
+  t.ok(lines.length > 0, 'the failure is logged')
+  t.notOk(lines.some((l) => l.includes('sesame') || l.includes('not-the-password')), `no password in a log line: ${lines.join(' | ')}`)
 })

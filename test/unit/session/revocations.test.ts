@@ -25,7 +25,7 @@ t.test('memory revocations', async (t) => { await behaves(t, new MemoryRevocatio
 
 t.test('redis revocations (real Redis); keys are hashed', async (t) => {
   const redis = await startRedis(t)
-  const conn = new RedisConnection(redis.url, quiet)
+  const conn = new RedisConnection({ url: redis.url }, quiet)
   t.teardown(async () => conn.close())
   while (!conn.ready()) await new Promise((resolve) => setTimeout(resolve, 20))
   await behaves(t, new RedisRevocations(conn, 'pre:'))
