@@ -6,7 +6,9 @@
  *   `.2`, ... (each value <= CHUNK_SIZE so every Set-Cookie stays under the
  *   4 KiB per-cookie limit of browsers). Prefix `__Host-` with an https
  *   publicUrl and no cookie domain: Secure, Path=/, no Domain, so a sibling
- *   subdomain cannot plant or overwrite it.
+ *   subdomain cannot plant or overwrite it. With a cookie domain the cookie
+ *   must carry Domain, which `__Host-` forbids: then `__Secure-` (browsers
+ *   accept it only with Secure, from an https origin).
  * - Login state: `<loginPrefix><name>.login.<id>`, one per pending login,
  *   removed from every request before it is forwarded.
  */
@@ -37,7 +39,7 @@ export interface CookieNames {
 
 export function cookieNames (base: string, secure: boolean, domain: string | undefined): CookieNames {
   return Object.freeze({
-    session: (secure && domain === undefined ? '__Host-' : '') + base,
+    session: (secure ? domain === undefined ? '__Host-' : '__Secure-' : '') + base,
     login: (secure ? '__Secure-' : '') + base + '.login.',
     base,
   })
