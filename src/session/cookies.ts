@@ -45,6 +45,13 @@ export function cookieNames (base: string, secure: boolean, domain: string | und
   })
 }
 
+/** Whether a cookie with Domain=`domain` reaches `host` (lower-case, no port): the domain itself or a subdomain. */
+export function domainCovers (domain: string | undefined, host: string): boolean {
+  if (domain === undefined) return false
+  const d = domain.charCodeAt(0) === 46 /* . */ ? domain.slice(1).toLowerCase() : domain.toLowerCase()
+  return host === d || host.endsWith('.' + d)
+}
+
 /** True for any cookie name Gatehouse owns (with or without a prefix). */
 export function isGatehouseCookie (names: CookieNames, name: string): boolean {
   let n = name
