@@ -12,7 +12,8 @@ import type { Observer } from './observe.js'
 import { compilePolicy } from './policy/evaluate.js'
 import { UpstreamPools } from './proxy/forward.js'
 import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
-import { buildRouteTable } from './routing/match.js'
+import { returnOrigin } from './auth/return-to.js'
+import { buildRouteTable, namesHost } from './routing/match.js'
 import type { SerializeCookie } from './session/cookies.js'
 import { SessionManager } from './session/manager.js'
 import type { Revocations } from './session/revocations.js'
@@ -144,12 +145,14 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
     })
   })
 
+  const routes = buildRouteTable(compiled)
   const gateway: Gateway = Object.freeze({
     config,
     sessions: new SessionManager(config.session, config.secure, shared.store, shared.serialize, shared.revocations),
     providers,
     defaultProvider: providers.get(config.providers[0]!.id)!,
-    routes: buildRouteTable(compiled),
+    routes,
+    returnOrigin: returnOrigin(config.publicUrl, (host: string) => namesHost(routes, host)),
     metrics: shared.metrics,
     refresher: shared.refresher,
     log,

@@ -8,6 +8,7 @@ import { identityClaims, type Session } from '../session/session.js'
 import { loginCookieName, loginCookieOptions, openLoginState } from './login-state.js'
 import { loginRateLimitedUnlessSignedIn, sendLoginError, startLogin } from './login.js'
 import { recordOf } from '../observe.js'
+import { returnTarget } from './handoff.js'
 import { formParams, repeatedParameter } from './authorization-response.js'
 import { INTERACTION_REQUIRED, type ResponseChannel } from './oidc.js'
 
@@ -114,10 +115,11 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
     tokensAt: now,
   }
   let cookies: string[]
+  let ticket: unknown
   try {
     const previous = await gw.sessions.read(ours, now)
     if (previous.session !== null) await gw.sessions.end(previous.session, now)
-    cookies = await gw.sessions.write(session, ours, now, true)
+    ;({ cookies, ticket } = await gw.sessions.save(session, ours, now, true))
   } catch (err) {
     // The session store is unreachable (503) or the session cannot be stored.
     return sendLoginError(gw, request, reply, err, login.rd)
@@ -128,7 +130,8 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   request.log.info({ sub: session.sub, provider: provider.id, renewed }, 'login complete')
   return markGatewayResponse(reply, 'callback')
     .header('set-cookie', cookies)
-    .redirect(login.rd, 303)
+    // Back to the page asked for; on a host the cookie does not reach, by its handoff.
+    .redirect(returnTarget(gw, login.rd, ticket, now), 303)
 }
 
 /** The fragment page is served only when a provider of this config needs it (computed once per context). */

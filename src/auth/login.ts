@@ -9,6 +9,8 @@ import {
   LOGIN_COOKIE_PATH, loginCookieName, loginCookieOptions, loginCookiesToEvict, sealLoginState, type LoginState,
 } from './login-state.js'
 import { safeReturnTo } from './return-to.js'
+import { publicLoginUrl, signedInHandoff } from './handoff.js'
+import { requestHost } from '../pipeline/facts.js'
 import { clientAddress, recordOf } from '../observe.js'
 import type { LimitKind } from './rate-limit.js'
 
@@ -118,11 +120,16 @@ export function registerLogin (ref: GatewayRef, app: import('fastify').FastifyIn
   app.get('/.gatehouse/login', async (request, reply) => {
     const gw = ref.current
     const q = request.query as Record<string, unknown>
-    const rd = safeReturnTo(q.rd)
+    const rd = safeReturnTo(q.rd, '/', gw.returnOrigin)
+    // Asked for on another host: the login runs where the callback is.
+    const elsewhere = publicLoginUrl(gw, requestHost(request.headers, gw.config.trustProxy), rd, typeof q.provider === 'string' && q.provider !== '' ? q.provider : undefined)
+    if (elsewhere !== undefined) return markGatewayResponse(reply, 'login-redirect').redirect(elsewhere, 302)
     const provider = pickProvider(gw, q.provider)
     if (provider === undefined) {
       return sendErrorPage(reply, { correlationId: request.id, code: 'GH_UNKNOWN_PROVIDER', retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}` })
     }
+    const handed = await signedInHandoff(gw, request, rd, provider.id)
+    if (handed !== undefined) return markGatewayResponse(reply, 'login-handoff').header('set-cookie', handed.cookies).redirect(handed.target, 302)
     const limited = await loginRateLimitedUnlessSignedIn(gw, request, reply, 'start', rd)
     if (limited !== undefined) return limited
     return startLogin(gw, request, reply, provider, rd)
