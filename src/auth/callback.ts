@@ -89,7 +89,7 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
         return sendLoginError(gw, request, reply, storeErr, login.rd)
       }
       reply.header('set-cookie', gw.sessions.clear(ours))
-      return startLogin(gw, request, reply, provider, login.rd)
+      return startLogin(gw, request, reply, provider, login.rd, login.bind !== undefined ? { bind: login.bind } : {})
     }
     return sendLoginError(gw, request, reply, err, login.rd)
   }
@@ -131,7 +131,7 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   return markGatewayResponse(reply, 'callback')
     .header('set-cookie', cookies)
     // Back to the page asked for; on a host the cookie does not reach, by its handoff.
-    .redirect(returnTarget(gw, login.rd, ticket, now), 303)
+    .redirect(returnTarget(gw, login.rd, ticket, now, login.bind), 303)
 }
 
 /** The fragment page is served only when a provider of this config needs it (computed once per context). */

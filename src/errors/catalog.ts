@@ -92,6 +92,7 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_HANDOFF_INVALID: handoff('The sign-in link is not valid. Please sign in again.'),
   GH_HANDOFF_WRONG_HOST: handoff('The sign-in link was made for another site. Please sign in again.'),
   GH_HANDOFF_EXPIRED: handoff('The sign-in link has expired. Please sign in again.'),
+  GH_HANDOFF_WRONG_BROWSER: handoff('The sign-in link was made for another browser. Please sign in again.'),
   GH_HANDOFF_REPLAYED: handoff('The sign-in link has already been used. Please sign in again.'),
   GH_HANDOFF_SESSION_ENDED: handoff('The session this sign-in link was made for has ended. Please sign in again.'),
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayRef } from '../context.js'
 import { loginRateLimited, startLogin } from '../auth/login.js'
-import { publicLoginUrl } from '../auth/handoff.js'
+import { loginElsewhere, redirectElsewhere } from '../auth/handoff.js'
 import { UPSTREAM_FAILURE_CODES } from '../errors.js'
 import { markGatewayResponse, sendErrorPage, writeErrorPage } from '../pages.js'
 import type { Action } from '../pipeline/decide.js'
@@ -92,10 +92,10 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
     }
     case 'login': {
       // Asked for on another host than publicUrl's: the login runs there (auth/handoff.ts).
-      const elsewhere = publicLoginUrl(gw, action.host, action.rd, action.provider.id)
+      const elsewhere = loginElsewhere(gw, action.host, action.rd, d.facts.headers.cookie, action.provider.id)
       if (elsewhere !== undefined) {
         recordDecision(d)
-        return markGatewayResponse(reply, 'login-redirect').redirect(elsewhere, 302)
+        return redirectElsewhere(reply, elsewhere)
       }
       if (action.via === 'gateway') {
         // Counted (and limited) at /.gatehouse/login, where this redirect leads.
@@ -114,8 +114,8 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
     case 'renew': {
       recordDecision(d)
       // On another host, a normal login at publicUrl (quiet while the provider's session lives).
-      const elsewhere = publicLoginUrl(gw, action.host, action.rd, action.provider.id)
-      if (elsewhere !== undefined) return markGatewayResponse(reply, 'login-redirect').redirect(elsewhere, 302)
+      const elsewhere = loginElsewhere(gw, action.host, action.rd, d.facts.headers.cookie, action.provider.id)
+      if (elsewhere !== undefined) return redirectElsewhere(reply, elsewhere)
       return startLogin(gw, request, reply, action.provider, action.rd, { renewing: action.session })
     }
     case 'unauthenticated':

@@ -35,6 +35,8 @@ export interface CookieNames {
   readonly login: string
   /** The configured base name, without any prefix. */
   readonly base: string
+  /** The browser-binding cookie of handoffs, on hosts outside the cookie domain (`<prefix><name>.handoff`). */
+  readonly handoff: string
 }
 
 export function cookieNames (base: string, secure: boolean, domain: string | undefined): CookieNames {
@@ -42,6 +44,7 @@ export function cookieNames (base: string, secure: boolean, domain: string | und
     session: (secure ? domain === undefined ? '__Host-' : '__Secure-' : '') + base,
     login: (secure ? '__Secure-' : '') + base + '.login.',
     base,
+    handoff: (secure ? '__Secure-' : '') + base + '.handoff',
   })
 }
 

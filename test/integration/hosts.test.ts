@@ -32,6 +32,7 @@ function portOf (s: Pick<Stack, 'url'>): string { return new URL(s.url).port }
 function on (s: Pick<Stack, 'url'>, host: string, path = '/'): string { return `http://${host}:${portOf(s)}${path}` }
 const pathOf = (r: Response): string => new URL(r.url).pathname
 const hostOf = (r: Response): string => new URL(r.url).hostname
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** Who the upstream saw, for a request with the jar's cookies for `url` ('' when the gateway did not forward it). */
 async function userAt (b: Browser, url: string): Promise<string> {
@@ -60,7 +61,8 @@ t.test('a login started on another host than publicUrl ends on that host with a 
     t.equal(s.upstream.received.at(-1)?.url, '/app/page?x=1')
     const first = hops[0]!
     t.equal(first.status, 302)
-    t.equal(first.headers.location, `${s.url}/.gatehouse/login?rd=${encodeURIComponent(on(s, 'b.test', '/app/page?x=1'))}&provider=test`, `${kind}: sent to log in at publicUrl with an absolute rd`)
+    t.match(first.headers.location, new RegExp(`^${esc(`${s.url}/.gatehouse/login?rd=${encodeURIComponent(on(s, 'b.test', '/app/page?x=1'))}&provider=test&handoff_secret=`)}[\\w-]{22}$`), `${kind}: sent to log in at publicUrl with an absolute rd and the browser's binding`)
+    t.match(String(first.headers['set-cookie']), /^gatehouse\.handoff=[\w-]{22}; Max-Age=600; Path=\/; HttpOnly; SameSite=Lax$/, `${kind}: the binding cookie on b.test`)
     t.ok(hops.some((h) => hostOf(h) === 'b.test' && pathOf(h) === '/.gatehouse/handoff' && h.status === 303), `${kind}: the session came to b.test by a handoff`)
     t.equal(await userAt(b, on(s, 'b.test', '/api')), 'alice@example.com', `${kind}: the next request on b.test is signed in`)
     t.equal(await userAt(b, `${s.url}/api`), 'alice@example.com', `${kind}: and so is publicUrl's`)
@@ -72,7 +74,7 @@ t.test('/.gatehouse/login on another host goes to publicUrl\'s, rd made absolute
   const s = await hostsStack(t)
   const r = await request(on(s, 'x.apps.test', '/.gatehouse/login?rd=%2Fdeep%2Fpath%3Fq%3D1'))
   t.equal(r.status, 302)
-  t.equal(r.headers.location, `${s.url}/.gatehouse/login?rd=${encodeURIComponent(on(s, 'x.apps.test', '/deep/path?q=1'))}`)
+  t.match(r.headers.location, new RegExp(`^${esc(`${s.url}/.gatehouse/login?rd=${encodeURIComponent(on(s, 'x.apps.test', '/deep/path?q=1'))}&handoff_secret=`)}`))
   const b = s.browser()
   const { res } = await b.navigate(on(s, 'x.apps.test', '/.gatehouse/login?rd=/deep/path'))
   t.equal(res.url, on(s, 'x.apps.test', '/deep/path'), 'a wildcard host: back where it asked')
@@ -125,9 +127,10 @@ t.test('hosts under cookieDomain share one cookie without a handoff; another hos
   t.equal(await userAt(b, on(s, 'b.test', '/api')), 'alice@example.com')
 })
 
-t.test('a handoff is used once, on its own host, within its time', async (t) => {
+t.test('a handoff is used once, on its own host, by its own browser, within its time', async (t) => {
   const s = await hostsStack(t)
-  const target = await callbackTarget(s.browser(), on(s, 'b.test', '/p'))
+  const b = s.browser()
+  const target = await callbackTarget(b, on(s, 'b.test', '/p'))
   t.match(target, new RegExp(`^${on(s, 'b.test', '/.gatehouse/handoff?token=').replace(/[.?]/g, '\\$&')}`), 'the callback sends the browser to b.test\'s handoff')
 
   const wrongHost = target.replace('//b.test:', '//a.test:')
@@ -136,27 +139,37 @@ t.test('a handoff is used once, on its own host, within its time', async (t) => 
   t.match(elsewhere.text, 'GH_HANDOFF_WRONG_HOST')
   t.equal(elsewhere.headers['set-cookie'], undefined, 'and no cookie set')
 
-  const first = await request(target)
-  t.equal(first.status, 303, 'on its host: accepted (the wrong-host attempt did not spend it)')
+  const planted = await s.browser().fetch(target)
+  t.equal(planted.status, 400, 'in another browser (a planted link): refused')
+  t.match(planted.text, 'GH_HANDOFF_WRONG_BROWSER')
+  t.equal(planted.headers['set-cookie'], undefined)
+  const unbound = await request(target)
+  t.match(unbound.text, 'GH_HANDOFF_WRONG_BROWSER', 'without the binding cookie: refused')
+
+  const first = await b.fetch(target)
+  t.equal(first.status, 303, 'on its host, in its browser: accepted (the refused attempts did not spend it)')
   t.equal(first.headers.location, on(s, 'b.test', '/p'))
   t.equal(first.headers['referrer-policy'], 'no-referrer')
   t.match(String(first.headers['set-cookie']), /^gatehouse=/)
-  const replay = await request(target)
+  const replay = await b.fetch(target)
   t.equal(replay.status, 400, 'replayed: refused')
   t.match(replay.text, 'GH_HANDOFF_REPLAYED')
   t.equal(replay.headers['set-cookie'], undefined)
 
-  const late = await callbackTarget(s.browser(), on(s, 'b.test', '/q'))
+  const c = s.browser()
+  const late = await callbackTarget(c, on(s, 'b.test', '/q'))
   s.clock.advance(61_000)
-  const expired = await request(late)
+  const expired = await c.fetch(late)
   t.equal(expired.status, 400, 'after 60 seconds: refused')
   t.match(expired.text, 'GH_HANDOFF_EXPIRED')
 })
 
 t.test('malformed handoff tokens get 400, never a 5xx', async (t) => {
   const s = await hostsStack(t)
-  const target = await callbackTarget(s.browser(), on(s, 'b.test', '/p'))
+  const b = s.browser()
+  const target = await callbackTarget(b, on(s, 'b.test', '/p'))
   const token = new URL(target).searchParams.get('token')!
+  const bind = /gatehouse\.handoff=([\w-]+)/.exec(await b.cookieHeader(on(s, 'b.test', '/')))![1]!
   const flip = (v: string, i: number): string => v.slice(0, i) + (v[i] === 'A' ? 'B' : 'A') + v.slice(i + 1)
   const sealer = new Sealer([SESSION_SECRET])
   const cases: [string, string][] = [
@@ -171,14 +184,14 @@ t.test('malformed handoff tokens get 400, never a 5xx', async (t) => {
     ['sealed for another purpose', `?token=${sealer.seal('session:gatehouse', JSON.stringify({ host: 'b.test', ticket: {}, rd: '/', exp: Date.now() * 2, jti: 'x' }))}`],
     ['sealed with another secret', `?token=${new Sealer(['another-secret-0123456789abcdef-0123456789']).seal('handoff', '{}')}`],
     ['not an object', `?token=${sealer.seal('handoff', '"x"')}`],
-    ['a ticket that is no session', `?token=${sealer.seal('handoff', JSON.stringify({ host: 'b.test', ticket: { v: 2 }, rd: on(s, 'b.test', '/'), exp: s.clock.now + 30_000, jti: 'j1' }))}`],
+    ['a ticket that is no session', `?token=${sealer.seal('handoff', JSON.stringify({ host: 'b.test', ticket: { v: 2 }, rd: on(s, 'b.test', '/'), exp: s.clock.now + 30_000, jti: 'j1', bind }))}`],
   ]
   for (const [name, query] of cases) {
-    const r = await request(on(s, 'b.test', `/.gatehouse/handoff${query}`))
+    const r = await b.fetch(on(s, 'b.test', `/.gatehouse/handoff${query}`))
     t.ok(r.status >= 400 && r.status < 500, `${name}: ${r.status} is a client error`)
     t.match(r.text, /GH_HANDOFF_(INVALID|SESSION_ENDED)/, `${name}: a handoff code on the page`)
   }
-  t.equal((await request(target)).status, 303, 'the genuine token still works')
+  t.equal((await b.fetch(target)).status, 303, 'the genuine token still works')
 })
 
 t.test('an absolute rd to a host no route names falls back to /', async (t) => {
@@ -189,8 +202,9 @@ t.test('an absolute rd to a host no route names falls back to /', async (t) => {
     t.equal(res.url, `${s.url}/`, `${rd}: back to / on publicUrl`)
   }
   const b = s.browser()
-  const { res } = await b.navigate(`${s.url}/.gatehouse/login?rd=${encodeURIComponent(on(s, 'b.test', '/ok'))}`)
+  const { res, hops } = await b.navigate(`${s.url}/.gatehouse/login?rd=${encodeURIComponent(on(s, 'b.test', '/ok'))}`)
   t.equal(res.url, on(s, 'b.test', '/ok'), 'a routed host is kept')
+  t.equal(hops[1]!.url, on(s, 'b.test', `/.gatehouse/login?rd=${encodeURIComponent(on(s, 'b.test', '/ok'))}`), 'by way of b.test\'s login, which binds the browser there')
 })
 
 t.test('logout on one host ends the session on every host', async (t) => {
@@ -225,11 +239,12 @@ t.test('logout may return to an absolute URL on a routed host', async (t) => {
 t.test('with Redis, a handoff spent on one replica is refused on another', async (t) => {
   const s = await startSessionStack(t, 'redis', { routes: ROUTES, replicas: 2 })
   const [one, two] = s.nodes
-  const target = await callbackTarget(s.browser(), on(one!, 'b.test', '/p'))
+  const b = s.browser()
+  const target = await callbackTarget(b, on(one!, 'b.test', '/p'))
   const onTwo = target.replace(`:${portOf(one!)}/`, `:${portOf(two!)}/`)
-  const used = await request(onTwo)
+  const used = await b.fetch(onTwo)
   t.equal(used.status, 303, 'accepted by the second replica')
-  const replay = await request(target)
+  const replay = await b.fetch(target)
   t.equal(replay.status, 400, 'the first replica refuses it: the jti is in Redis')
   t.match(replay.text, 'GH_HANDOFF_REPLAYED')
 })
@@ -241,6 +256,7 @@ t.test('no handoff token in any log line; the access log redacts it', async (t) 
   const b = s.browser()
   const target = await callbackTarget(b, on(s, 'b.test', '/logged'))
   const token = new URL(target).searchParams.get('token')!
+  const bind = /gatehouse\.handoff=([\w-]+)/.exec(await b.cookieHeader(on(s, 'b.test', '/')))![1]!
   t.equal((await b.fetch(target)).status, 303)
   t.equal((await b.fetch(target)).status, 400, 'the replay is logged too')
   await new Promise((resolve) => setTimeout(resolve, 50))
@@ -251,4 +267,6 @@ t.test('no handoff token in any log line; the access log redacts it', async (t) 
   t.ok(lines.some((l) => l.msg === 'session handed over' && l.host === 'b.test'))
   t.ok(lines.some((l) => l.msg === 'handoff refused' && l.code === 'GH_HANDOFF_REPLAYED'))
   t.notOk(raw.some((l) => l.includes(token.slice(0, 40))), 'the token appears in no line')
+  t.notOk(raw.some((l) => l.includes(bind)), 'nor the browser binding secret')
+  t.ok(lines.some((l) => l.msg === 'request' && String(l.url).includes('handoff_secret=[redacted]')), 'the login URL is logged with it redacted')
 })
