@@ -3,7 +3,9 @@ import type { StoreKind } from '../../src/config/types.js'
 import { Sealer } from '../../src/session/crypto.js'
 import { request, type Browser, type Response } from '../fixtures/browser.js'
 import { startSessionStack, type Clock } from '../fixtures/gateway.js'
-import { gatewayYaml, SESSION_SECRET, startStack, type Stack } from '../fixtures/stack.js'
+import { splitCookieHeader } from '../../src/session/cookies.js'
+import type { Session } from '../../src/session/session.js'
+import { flowClient, flowYaml, gatewayYaml, SESSION_SECRET, startStack, type Stack } from '../fixtures/stack.js'
 
 /**
  * One gateway, many host names, end to end: a real provider, a real
@@ -269,4 +271,32 @@ t.test('no handoff token in any log line; the access log redacts it', async (t) 
   t.notOk(raw.some((l) => l.includes(token.slice(0, 40))), 'the token appears in no line')
   t.notOk(raw.some((l) => l.includes(bind)), 'nor the browser binding secret')
   t.ok(lines.some((l) => l.msg === 'request' && String(l.url).includes('handoff_secret=[redacted]')), 'the login URL is logged with it redacted')
+})
+
+t.test('a renewal due on another host runs as a login at publicUrl and comes back with fresh tokens', async (t) => {
+  const clock = { offset: 0 }
+  const yaml = flowYaml({ responseType: 'code', responseMode: 'query', scopes: '[openid, email, profile]', session: '  refreshBefore: 5s\n  clockSkew: 1s\n' }) +
+    '  - host: b.test\n    path: /\n    upstream: {{UPSTREAM}}\n    bearer: id_token\n'
+  const s = await startStack(t, {
+    yaml,
+    client: flowClient('code'),
+    idp: { ttl: { IdToken: 60, AccessToken: 60 }, alwaysIssueRefreshToken: false },
+    deps: { now: () => Date.now() + clock.offset },
+  })
+  const b = s.browser()
+  t.equal((await b.login(on(s, 'b.test', '/page'))).status, 200)
+  const sessionOnB = async (): Promise<Session | null> => {
+    const { ours } = splitCookieHeader(s.gh.gateway.sessions.names, await b.cookieHeader(on(s, 'b.test', '/')))
+    return (await s.gh.gateway.sessions.read(ours, s.gh.gateway.now())).session
+  }
+  const first = (await sessionOnB())!
+  t.equal(first.refreshToken, undefined, 'no refresh token: renewal it is')
+  clock.offset = 57_000
+  const { res, hops } = await b.navigate(on(s, 'b.test', '/page'))
+  t.equal(res.url, on(s, 'b.test', '/page'), 'back on the page')
+  t.equal(res.status, 200)
+  t.match(hops[0]!.headers.location, `${s.url}/.gatehouse/login?rd=`, 'sent to publicUrl\'s login, not to the provider from b.test')
+  t.ok(hops.some((h) => pathOf(h) === '/.gatehouse/handoff'), 'and handed back')
+  const renewed = (await sessionOnB())!
+  t.not(renewed.idToken, first.idToken, 'with a new ID token')
 })
