@@ -106,9 +106,11 @@ t.test('hosts under cookieDomain share one cookie without a handoff; another hos
     upstream: {{UPSTREAM}}
 `,
   }).replace('publicUrl: {{PUBLIC}}', 'publicUrl: http://auth.shared.test:{{PORT}}')
+  let offset = 0
   const s = await startStack(t, {
     yaml,
     client: (publicUrl) => ({ redirect_uris: [`http://auth.shared.test:${new URL(publicUrl).port}/.gatehouse/callback`] }),
+    deps: { now: () => Date.now() + offset },
   })
   const b = s.browser()
   const { res, hops } = await b.navigate(on(s, 'one.shared.test', '/first'))
@@ -127,6 +129,13 @@ t.test('hosts under cookieDomain share one cookie without a handoff; another hos
   const set = other.hops.find((h) => pathOf(h) === '/.gatehouse/handoff')!.headers['set-cookie']
   t.notMatch(String(set), /Domain=/i, 'b.test\'s cookie is its own (no Domain)')
   t.equal(await userAt(b, on(s, 'b.test', '/api')), 'alice@example.com')
+  // Two minutes on, each host's cookie is rewritten (last seen), each with its own scope.
+  offset = 120_000
+  const touchedB = await b.fetch(on(s, 'b.test', '/api'), { headers: JSON_API })
+  t.match(String(touchedB.headers['set-cookie']), /^gatehouse=/, 'b.test: the session cookie is rewritten')
+  t.notMatch(String(touchedB.headers['set-cookie']), /Domain=/i, 'b.test: still host-only (a Domain=shared.test cookie would be refused there)')
+  const touchedTwo = await b.fetch(on(s, 'two.shared.test', '/api'), { headers: JSON_API })
+  t.match(String(touchedTwo.headers['set-cookie']), /Domain=shared\.test/i, 'two.shared.test: rewritten for the whole domain')
 })
 
 t.test('a handoff is used once, on its own host, by its own browser, within its time', async (t) => {
