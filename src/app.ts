@@ -31,6 +31,7 @@ import { MemoryRevocations, RedisRevocations, type Revocations } from './session
 import { CookieStore, type RefreshLock, type SessionStore } from './session/store.js'
 import { GatewayError } from './errors.js'
 import { registerBackchannelLogout } from './auth/backchannel.js'
+import { registerHandoff } from './auth/handoff.js'
 
 export const CALLBACK_PATH = '/.gatehouse/callback'
 
@@ -228,6 +229,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   registerCallback(ref, app)
   registerLogout(ref, app)
   registerBackchannelLogout(ref, app)
+  registerHandoff(ref, app)
   const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => sendErrorPage(reply, { correlationId: request.id, code: 'GH_NOT_FOUND' })
   // private_key_jwt: the public keys of the config in force (404 while no provider uses one).
   app.get('/.gatehouse/jwks', async (request, reply) => {

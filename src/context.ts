@@ -10,6 +10,7 @@ import type { HeaderPlan } from './proxy/headers.js'
 import type { RouteTable } from './routing/match.js'
 import type { SessionManager } from './session/manager.js'
 import type { Refresher } from './auth/refresh.js'
+import type { ReturnOrigin } from './auth/return-to.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { BearerVerifier } from './auth/bearer.js'
 import type { UpstreamTokenSource } from './auth/upstream-token.js'
@@ -37,6 +38,8 @@ export interface Gateway {
   readonly providers: ReadonlyMap<string, OidcProvider>
   readonly defaultProvider: OidcProvider
   readonly routes: RouteTable<CompiledRoute>
+  /** Where an absolute return URL (`rd`) may lead: the publicUrl host and the hosts routes name. */
+  readonly returnOrigin: ReturnOrigin
   readonly metrics: Metrics
   readonly refresher: Refresher
   readonly log: FastifyBaseLogger

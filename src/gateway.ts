@@ -13,8 +13,9 @@ import { LoginLimiter } from './auth/rate-limit.js'
 import type { Metrics } from './metrics.js'
 import type { Observer } from './observe.js'
 import { UpstreamPools } from './proxy/forward.js'
+import { returnOrigin } from './auth/return-to.js'
 import { compileRoutes } from './routing/compile.js'
-import { buildRouteTable } from './routing/match.js'
+import { buildRouteTable, namesHost } from './routing/match.js'
 import type { SerializeCookie } from './session/cookies.js'
 import { SessionManager } from './session/manager.js'
 import type { Revocations } from './session/revocations.js'
@@ -153,12 +154,14 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
   }
   const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics, verifierFor, upstreamTokensFor })
 
+  const routes = buildRouteTable(compiled)
   const gateway: Gateway = Object.freeze({
     config,
     sessions: new SessionManager(config.session, config.secure, shared.store, shared.serialize, shared.revocations),
     providers,
     defaultProvider: providers.get(config.providers[0]!.id)!,
-    routes: buildRouteTable(compiled),
+    routes,
+    returnOrigin: returnOrigin(config.publicUrl, (host: string) => namesHost(routes, host)),
     metrics: shared.metrics,
     refresher: shared.refresher,
     log,

@@ -8,6 +8,7 @@ import { identityClaims, type Session } from '../session/session.js'
 import { loginCookieName, loginCookieOptions, openLoginState } from './login-state.js'
 import { loginRateLimitedUnlessSignedIn, sendLoginError, startLogin } from './login.js'
 import { recordOf } from '../observe.js'
+import { returnTarget } from './handoff.js'
 import { firstFailure, formParams, SHAPE_CHECKS, type ResponseChannel } from './authorization-response.js'
 import { INTERACTION_REQUIRED } from './provider-errors.js'
 
@@ -83,7 +84,7 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
         return sendLoginError(gw, request, reply, storeErr, login.rd)
       }
       reply.header('set-cookie', gw.sessions.clear(ours))
-      return startLogin(gw, request, reply, provider, login.rd)
+      return startLogin(gw, request, reply, provider, login.rd, login.bind !== undefined ? { bind: login.bind } : {})
     }
     return sendLoginError(gw, request, reply, err, login.rd)
   }
@@ -109,10 +110,11 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
     tokensAt: now,
   }
   let cookies: string[]
+  let ticket: unknown
   try {
     const previous = await gw.sessions.read(ours, now)
     if (previous.session !== null) await gw.sessions.end(previous.session, now)
-    cookies = await gw.sessions.write(session, ours, now, true)
+    ;({ cookies, ticket } = await gw.sessions.save(session, ours, now, true))
   } catch (err) {
     // The session store is unreachable (503) or the session cannot be stored.
     return sendLoginError(gw, request, reply, err, login.rd)
@@ -123,7 +125,8 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   request.log.info({ sub: session.sub, provider: provider.id, renewed }, 'login complete')
   return markGatewayResponse(reply, 'callback')
     .header('set-cookie', cookies)
-    .redirect(login.rd, 303)
+    // Back to the page asked for; on a host the cookie does not reach, by its handoff.
+    .redirect(returnTarget(gw, login.rd, ticket, now, login.bind), 303)
 }
 
 /** The fragment page is served only when a provider of this config needs it (computed once per context). */

@@ -22,6 +22,8 @@ export interface LoginState {
    * error page, and a renewal for the same user keeps the session's login time.
    */
   readonly renewing?: { readonly sub: string, readonly iat: number }
+  /** The browser binding of the handoff to `rd`'s host (auth/handoff.ts), when it needs one. */
+  readonly bind?: string
 }
 
 export const LOGIN_TTL_MS = 10 * 60_000

@@ -9,6 +9,8 @@ import {
   LOGIN_COOKIE_PATH, loginCookieName, loginCookieOptions, loginCookiesToEvict, sealLoginState, type LoginState,
 } from './login-state.js'
 import { safeReturnTo } from './return-to.js'
+import { bindingUrl, handoffBinding, loginElsewhere, redirectElsewhere, signedInHandoff } from './handoff.js'
+import { requestHost } from '../pipeline/facts.js'
 import { clientAddress, recordOf } from '../observe.js'
 import type { LimitKind } from './rate-limit.js'
 
@@ -79,7 +81,7 @@ export async function loginRateLimitedUnlessSignedIn (gw: Gateway, request: Fast
  * refresh token, by asking the provider with prompt=none (no page is shown
  * while the user's session at the provider is alive).
  */
-export async function startLogin (gw: Gateway, request: FastifyRequest, reply: FastifyReply, provider: OidcProvider, rd: string, opts: { renewing?: Session } = {}): Promise<FastifyReply> {
+export async function startLogin (gw: Gateway, request: FastifyRequest, reply: FastifyReply, provider: OidcProvider, rd: string, opts: { renewing?: Session, bind?: string } = {}): Promise<FastifyReply> {
   const checks = OidcProvider.newChecks(provider.cfg.pkce)
   let url: string
   try {
@@ -96,6 +98,7 @@ export async function startLogin (gw: Gateway, request: FastifyRequest, reply: F
     provider: provider.id,
     iat: gw.now(),
     ...(opts.renewing !== undefined ? { renewing: { sub: opts.renewing.sub, iat: opts.renewing.iat } } : {}),
+    ...(opts.bind !== undefined ? { bind: opts.bind } : {}),
   }
   const name = loginCookieName(names, checks.state)
   const cookieOpts = loginCookieOptions(gw.config, provider.cfg.responseMode)
@@ -118,14 +121,23 @@ export function registerLogin (ref: GatewayRef, app: import('fastify').FastifyIn
   app.get('/.gatehouse/login', async (request, reply) => {
     const gw = ref.current
     const q = request.query as Record<string, unknown>
-    const rd = safeReturnTo(q.rd)
+    const rd = safeReturnTo(q.rd, '/', gw.returnOrigin)
+    const providerId = typeof q.provider === 'string' && q.provider !== '' ? q.provider : undefined
+    // Asked for on another host: the login runs where the callback is.
+    const elsewhere = loginElsewhere(gw, requestHost(request.headers, gw.config.trustProxy), rd, request.headers.cookie, providerId)
+    if (elsewhere !== undefined) return redirectElsewhere(reply, elsewhere)
+    // For a host that needs a handoff, the browser must carry that host's binding: fetch it there first.
+    const bind = handoffBinding(gw, rd, q.handoff_secret)
+    if (bind === false) return markGatewayResponse(reply, 'login-redirect').redirect(bindingUrl(rd, providerId), 302)
     const provider = pickProvider(gw, q.provider)
     if (provider === undefined) {
       return sendErrorPage(reply, { correlationId: request.id, code: 'GH_UNKNOWN_PROVIDER', retryHref: `/.gatehouse/login?rd=${encodeURIComponent(rd)}` })
     }
+    const handed = await signedInHandoff(gw, request, rd, provider.id, bind)
+    if (handed !== undefined) return markGatewayResponse(reply, 'login-handoff').header('set-cookie', handed.cookies).redirect(handed.target, 302)
     const limited = await loginRateLimitedUnlessSignedIn(gw, request, reply, 'start', rd)
     if (limited !== undefined) return limited
-    return startLogin(gw, request, reply, provider, rd)
+    return startLogin(gw, request, reply, provider, rd, bind !== undefined ? { bind } : {})
   })
 }
 

@@ -6,6 +6,7 @@ import type { Session } from '../session/session.js'
 import { LOGIN_COOKIE_PATH } from './login-state.js'
 import type { OidcProvider } from './oidc.js'
 import { safeReturnTo } from './return-to.js'
+import { requestHost } from '../pipeline/facts.js'
 
 /** Logout waits at most this long for the provider to revoke the tokens. */
 const REVOKE_WAIT_MS = 3_000
@@ -39,11 +40,11 @@ export async function revokeTokens (provider: OidcProvider | undefined, session:
 async function logout (gw: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const q = request.query as Record<string, unknown>
   const body = (request.method === 'POST' ? request.body ?? {} : {}) as Record<string, unknown>
-  const rd = safeReturnTo(body.rd ?? q.rd)
+  const rd = safeReturnTo(body.rd ?? q.rd, '/', gw.returnOrigin)
   const names = gw.sessions.names
   const { ours } = splitCookieHeader(names, request.headers.cookie)
   const { session } = await gw.sessions.read(ours, gw.now())
-  const cookies = gw.sessions.clear(ours)
+  const cookies = gw.sessions.clear(ours, requestHost(request.headers, gw.config.trustProxy))
   if (ours !== undefined) {
     const loginCookies = [...ours.keys()].filter((n) => n.startsWith(names.login))
     cookies.push(...clearCookies(loginCookies, { path: LOGIN_COOKIE_PATH, httpOnly: true, secure: gw.config.secure, sameSite: 'lax' }, gw.sessions.serialize.bind(gw.sessions)))
@@ -54,7 +55,7 @@ async function logout (gw: Gateway, request: FastifyRequest, reply: FastifyReply
     request.log.info({ sub: session.sub }, 'logout')
     const provider = gw.providers.get(session.provider)
     await revokeTokens(provider, session)
-    const back = provider?.cfg.postLogoutRedirectUri ?? gw.config.publicOrigin + rd
+    const back = provider?.cfg.postLogoutRedirectUri ?? (rd.charCodeAt(0) === 47 ? gw.config.publicOrigin + rd : rd)
     target = provider?.endSessionUrl(session.idToken, back) ?? rd
   }
   if (cookies.length > 0) reply.header('set-cookie', cookies)

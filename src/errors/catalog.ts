@@ -29,6 +29,7 @@ const login = (message = LOGIN_MESSAGE): ErrorEntry => ({ status: 400, title: SI
 const provider = (title = SIGN_IN_UNAVAILABLE): ErrorEntry => ({ status: 502, title, message: PROVIDER_MESSAGE })
 const idToken: ErrorEntry = login(ID_TOKEN_MESSAGE)
 const backchannel: ErrorEntry = { status: 400, title: 'Logout token refused', message: BACKCHANNEL_MESSAGE }
+const handoff = (message: string): ErrorEntry => ({ status: 400, title: SIGN_IN_FAILED, message })
 const refresh: ErrorEntry = { status: 401, title: 'Session ended', message: REFRESH_MESSAGE }
 
 /** Exact codes. */
@@ -92,6 +93,14 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_LOGIN_STATE_STATE_MISMATCH: login('Sign-in could not be completed: the sign-in state does not match.'),
   GH_LOGIN_STATE_REPLAYED: login('Sign-in could not be completed: this sign-in response has already been used.'),
   GH_LOGIN_STATE_MISMATCH: login('Sign-in could not be completed: the sign-in response names another sign-in.'),
+
+  // The one-time token that gives another host its session cookie (auth/handoff.ts).
+  GH_HANDOFF_INVALID: handoff('The sign-in link is not valid. Please sign in again.'),
+  GH_HANDOFF_WRONG_HOST: handoff('The sign-in link was made for another site. Please sign in again.'),
+  GH_HANDOFF_EXPIRED: handoff('The sign-in link has expired. Please sign in again.'),
+  GH_HANDOFF_WRONG_BROWSER: handoff('The sign-in link was made for another browser. Please sign in again.'),
+  GH_HANDOFF_REPLAYED: handoff('The sign-in link has already been used. Please sign in again.'),
+  GH_HANDOFF_SESSION_ENDED: handoff('The session this sign-in link was made for has ended. Please sign in again.'),
 
   // ID token checks (auth/id-token.ts, and the claims openid-client compares).
   GH_LOGIN_ID_TOKEN_MALFORMED: idToken,

@@ -57,10 +57,13 @@ interface ActionBase {
 export type Action =
   /** Forward to the route's upstream with these headers. */
   | ActionBase & { readonly kind: 'forward', readonly route: CompiledRoute, readonly path: string, readonly headers: Record<string, string | string[]>, readonly session: Session | null }
-  /** Send the browser to sign in (to /.gatehouse/login first with `loginRedirect: gateway`). */
-  | ActionBase & { readonly kind: 'login', readonly provider: OidcProvider, readonly rd: string, readonly via: Config['loginRedirect'] }
-  /** Renew a session without refresh token at the provider with prompt=none. */
-  | ActionBase & { readonly kind: 'renew', readonly provider: OidcProvider, readonly rd: string, readonly session: Session }
+  /**
+   * Send the browser to sign in (to /.gatehouse/login first with `loginRedirect: gateway`).
+   * `host`: the request's, where `rd` is (a login asked for on another host than publicUrl's runs there).
+   */
+  | ActionBase & { readonly kind: 'login', readonly provider: OidcProvider, readonly rd: string, readonly host: string, readonly via: Config['loginRedirect'] }
+  /** Renew a session without refresh token at the provider with prompt=none (`host` as for login). */
+  | ActionBase & { readonly kind: 'renew', readonly provider: OidcProvider, readonly rd: string, readonly host: string, readonly session: Session }
   /** Refresh the session's tokens first, then call afterRefresh(). */
   | ActionBase & { readonly kind: 'refresh', readonly provider: OidcProvider, readonly session: Session, readonly dirty: boolean }
   /** 401: no valid session, and this request does not navigate (or the route says deny); or (`bearerError`) a refused bearer token. */
@@ -168,7 +171,7 @@ export function decide (ctx: DecideContext, facts: RequestFacts, target: RouteTa
     // valid, then gets 401 (or goes on anonymously): the session cookie is
     // kept, so the next navigation can still renew it.
     if (needsRenewal(session, now, refreshBefore, clockSkew) && wantsLoginRedirect(facts.method, facts.headers, route.unauthenticated)) {
-      return { kind: 'renew', provider: sessionProvider(ctx, session, route), rd: safeReturnTo(facts.url), session, outcome: 'renew_redirect', decision: 'login:renew', logs, clear, user: session.sub }
+      return { kind: 'renew', provider: sessionProvider(ctx, session, route), rd: safeReturnTo(facts.url), host: facts.host, session, outcome: 'renew_redirect', decision: 'login:renew', logs, clear, user: session.sub }
     }
     if (isTokenExpired(session, now)) session = null
   }
@@ -240,7 +243,7 @@ function authorize (ctx: DecideContext, facts: RequestFacts, target: RouteTarget
   if (session === null) {
     if (route.auth !== 'required') return forwardTo(ctx, facts, target, cookieRest, null, base)
     if (wantsLoginRedirect(facts.method, facts.headers, route.unauthenticated)) {
-      return { kind: 'login', provider: route.oidc, rd: safeReturnTo(facts.url), via: ctx.config.loginRedirect, outcome: 'login_redirect', decision: 'login:redirect', ...base }
+      return { kind: 'login', provider: route.oidc, rd: safeReturnTo(facts.url), host: facts.host, via: ctx.config.loginRedirect, outcome: 'login_redirect', decision: 'login:redirect', ...base }
     }
     return { kind: 'unauthenticated', outcome: 'unauthenticated', decision: 'deny:unauthenticated', ...base }
   }

@@ -106,8 +106,9 @@ async function withUpstreamToken (action: Extract<Action, { kind: 'forward' }>, 
 export async function sessionEffects (d: Decided): Promise<string[] | undefined> {
   const { gw, action } = d
   if (action.end !== undefined) await gw.sessions.end(action.end, d.now)
-  if (action.write !== undefined) return gw.sessions.write(action.write, d.ours, d.now)
-  return action.clear ? gw.sessions.clear(d.ours) : undefined
+  // On the request's host: outside the cookie domain its cookie is host-only.
+  if (action.write !== undefined) return gw.sessions.write(action.write, d.ours, d.now, false, d.facts.host)
+  return action.clear ? gw.sessions.clear(d.ours, d.facts.host) : undefined
 }
 
 /**

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayRef } from '../context.js'
 import { loginRateLimited, startLogin } from '../auth/login.js'
+import { loginElsewhere, redirectElsewhere } from '../auth/handoff.js'
 import { UPSTREAM_FAILURE_CODES } from '../errors.js'
 import { markGatewayResponse, sendErrorPage, writeErrorPage } from '../pages.js'
 import type { Action } from '../pipeline/decide.js'
@@ -90,6 +91,12 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
       return undefined
     }
     case 'login': {
+      // Asked for on another host than publicUrl's: the login runs there (auth/handoff.ts).
+      const elsewhere = loginElsewhere(gw, action.host, action.rd, d.facts.headers.cookie, action.provider.id)
+      if (elsewhere !== undefined) {
+        recordDecision(d)
+        return redirectElsewhere(reply, elsewhere)
+      }
       if (action.via === 'gateway') {
         // Counted (and limited) at /.gatehouse/login, where this redirect leads.
         recordDecision(d)
@@ -104,9 +111,13 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
       recordDecision(d)
       return startLogin(gw, request, reply, action.provider, action.rd)
     }
-    case 'renew':
+    case 'renew': {
       recordDecision(d)
+      // On another host, a normal login at publicUrl (quiet while the provider's session lives).
+      const elsewhere = loginElsewhere(gw, action.host, action.rd, d.facts.headers.cookie, action.provider.id)
+      if (elsewhere !== undefined) return redirectElsewhere(reply, elsewhere)
       return startLogin(gw, request, reply, action.provider, action.rd, { renewing: action.session })
+    }
     case 'unauthenticated':
       recordDecision(d)
       if (action.bearerError !== undefined) {

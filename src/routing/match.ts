@@ -163,3 +163,18 @@ export function matchRoute<T extends Routable> (table: RouteTable<T>, host: stri
   }
   return table.any === undefined ? undefined : lookup(table.any, path, method)
 }
+
+/**
+ * Whether a route names `host` (lower-case, without port), exactly or by a
+ * wildcard, under the same rule as matchRoute: `*.example.com` covers every
+ * name that ends in `.example.com` (`a.example.com`, `a.b.example.com`),
+ * never `example.com` itself. Routes without a host name none.
+ */
+export function namesHost<T extends Routable> (table: RouteTable<T>, host: string): boolean {
+  if (table.exact.has(host)) return true
+  if (table.wildcard.size === 0) return false
+  for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+    if (table.wildcard.has(host.slice(dot))) return true
+  }
+  return false
+}

@@ -6,7 +6,9 @@
  *   `.2`, ... (each value <= CHUNK_SIZE so every Set-Cookie stays under the
  *   4 KiB per-cookie limit of browsers). Prefix `__Host-` with an https
  *   publicUrl and no cookie domain: Secure, Path=/, no Domain, so a sibling
- *   subdomain cannot plant or overwrite it.
+ *   subdomain cannot plant or overwrite it. With a cookie domain the cookie
+ *   must carry Domain, which `__Host-` forbids: then `__Secure-` (browsers
+ *   accept it only with Secure, from an https origin).
  * - Login state: `<loginPrefix><name>.login.<id>`, one per pending login,
  *   removed from every request before it is forwarded.
  */
@@ -33,14 +35,24 @@ export interface CookieNames {
   readonly login: string
   /** The configured base name, without any prefix. */
   readonly base: string
+  /** The browser-binding cookie of handoffs, on hosts outside the cookie domain (`<prefix><name>.handoff`). */
+  readonly handoff: string
 }
 
 export function cookieNames (base: string, secure: boolean, domain: string | undefined): CookieNames {
   return Object.freeze({
-    session: (secure && domain === undefined ? '__Host-' : '') + base,
+    session: (secure ? domain === undefined ? '__Host-' : '__Secure-' : '') + base,
     login: (secure ? '__Secure-' : '') + base + '.login.',
     base,
+    handoff: (secure ? '__Secure-' : '') + base + '.handoff',
   })
+}
+
+/** Whether a cookie with Domain=`domain` reaches `host` (lower-case, no port): the domain itself or a subdomain. */
+export function domainCovers (domain: string | undefined, host: string): boolean {
+  if (domain === undefined) return false
+  const d = domain.charCodeAt(0) === 46 /* . */ ? domain.slice(1).toLowerCase() : domain.toLowerCase()
+  return host === d || host.endsWith('.' + d)
 }
 
 /** True for any cookie name Gatehouse owns (with or without a prefix). */

@@ -1,6 +1,6 @@
 import type { SessionConfig } from '../config/types.js'
 import {
-  clearCookies, cookieNames, presentSessionCookies, readSessionValue, sessionSetCookies,
+  clearCookies, cookieNames, domainCovers, presentSessionCookies, readSessionValue, sessionSetCookies,
   type CookieNames, type CookieOptions, type SerializeCookie,
 } from './cookies.js'
 import { Sealer } from './crypto.js'
@@ -42,6 +42,8 @@ export class SessionManager {
    * nothing, and the hot path skips the lookup.
    */
   readonly #checkRevoked: boolean
+  /** cookieOptions without Domain: for the hosts outside the cookie domain (their cookie comes by handoff). */
+  readonly #hostOnly: CookieOptions
 
   constructor (cfg: SessionConfig, secure: boolean, store: SessionStore, serialize: SerializeCookie, revocations: Revocations = new MemoryRevocations()) {
     this.#cfg = cfg
@@ -53,6 +55,8 @@ export class SessionManager {
       sameSite: 'lax' as const,
       ...(cfg.cookieDomain !== undefined ? { domain: cfg.cookieDomain } : {}),
     })
+    const { domain: _domain, ...hostOnly } = this.cookieOptions
+    this.#hostOnly = Object.freeze(hostOnly)
     this.sealer = new Sealer(cfg.secrets)
     this.store = store
     this.revocations = revocations
@@ -74,7 +78,12 @@ export class SessionManager {
     if (sealed === undefined) return NONE
     const opened = this.#parsed.open(sealed)
     if (!opened.ok) return { session: null, outcome: opened.reason, reseal: false }
-    const loaded = this.store.load(opened.ticket)
+    return this.#load(opened.ticket, now, opened.rotated)
+  }
+
+  /** The session behind an unsealed ticket: store, timeouts, revocation. */
+  async #load (ticket: unknown, now: number, reseal: boolean): Promise<ReadResult> {
+    const loaded = this.store.load(ticket)
     const session = loaded instanceof Promise ? await loaded : loaded
     if (session === null) return { session: null, outcome: 'unknown', reseal: false }
     const state = sessionState(session, now, this.#cfg)
@@ -84,7 +93,7 @@ export class SessionManager {
       const at = r instanceof Promise ? await r : r
       if (at !== undefined && at >= session.iat) return { session: null, outcome: 'revoked', reseal: false }
     }
-    return { session, outcome: 'ok', reseal: opened.rotated }
+    return { session, outcome: 'ok', reseal }
   }
 
   /**
@@ -92,17 +101,49 @@ export class SessionManager {
    * `create` only for a new login; an update never brings back a session
    * that was ended meanwhile.
    */
-  async write (session: Session, ours: Map<string, string> | undefined, now: number, create = false): Promise<string[]> {
+  async write (session: Session, ours: Map<string, string> | undefined, now: number, create = false, host?: string): Promise<string[]> {
+    return (await this.save(session, ours, now, create, host)).cookies
+  }
+
+  /**
+   * The options of the session cookie on `host`: with Domain where the
+   * cookie domain covers it (or when the host is not known: the publicUrl
+   * host, which it always covers), else host-only, as a browser would refuse
+   * a Domain that does not cover the host it answers for.
+   */
+  cookieOptionsFor (host: string | undefined): CookieOptions {
+    return host === undefined || this.#cfg.cookieDomain === undefined || domainCovers(this.#cfg.cookieDomain, host) ? this.cookieOptions : this.#hostOnly
+  }
+
+  /**
+   * write(), and the ticket the cookie carries: another host of the same
+   * gateway gets its own cookie for this session from it (auth/handoff.ts).
+   */
+  async save (session: Session, ours: Map<string, string> | undefined, now: number, create = false, host?: string): Promise<{ readonly cookies: string[], readonly ticket: unknown }> {
     const saved = this.store.save(session, now, create)
     const ticket = saved instanceof Promise ? await saved : saved
+    return { cookies: this.#cookies(ticket, session, ours, now, host), ticket }
+  }
+
+  /**
+   * The session behind a ticket handed over from another host, read as a
+   * cookie would be (an ended, expired or revoked session is none), and the
+   * Set-Cookie values that carry it on this host.
+   */
+  async adopt (ticket: unknown, ours: Map<string, string> | undefined, now: number, host: string): Promise<{ readonly read: ReadResult, readonly cookies: string[] }> {
+    const read = await this.#load(ticket, now, false)
+    return { read, cookies: read.session === null ? [] : this.#cookies(ticket, read.session, ours, now, host) }
+  }
+
+  #cookies (ticket: unknown, session: Session, ours: Map<string, string> | undefined, now: number, host: string | undefined): string[] {
     const sealed = this.sealer.seal(this.#purpose, JSON.stringify(ticket))
     const maxAge = Math.max(0, Math.floor((session.iat + this.#cfg.absoluteTimeout - now) / 1000))
-    return sessionSetCookies(this.names, sealed, { ...this.cookieOptions, maxAge }, presentSessionCookies(this.names, ours), this.#serialize)
+    return sessionSetCookies(this.names, sealed, { ...this.cookieOptionsFor(host), maxAge }, presentSessionCookies(this.names, ours), this.#serialize)
   }
 
   /** Set-Cookie values that delete the session cookie and its chunks. */
-  clear (ours: Map<string, string> | undefined): string[] {
-    return clearCookies(presentSessionCookies(this.names, ours), this.cookieOptions, this.#serialize)
+  clear (ours: Map<string, string> | undefined, host?: string): string[] {
+    return clearCookies(presentSessionCookies(this.names, ours), this.cookieOptionsFor(host), this.#serialize)
   }
 
   /** Ends a session everywhere: deleted from the store, or (cookie store) revoked so no copy of the cookie works. */

@@ -41,6 +41,12 @@ routes:
   t.match(r.stderr, /routes\[2\]\.bearer: expected one of "access_token", "id_token", "none", got "refresh_token"/)
 })
 
+t.test('check: the many-hosts example (docs/deploy/shared-gateway.md) is valid', async (t) => {
+  const r = run(['check', '--config', join(process.cwd(), 'config/examples/many-hosts.yaml')], { CLIENT_SECRET: 'x', SESSION_SECRET })
+  t.equal(r.status, 0, r.stderr)
+  t.match(r.stdout, /OK \(1 provider, 4 routes, redis sessions\)/)
+})
+
 t.test('check: a good file exits 0; GATEHOUSE_CONFIG works; usage errors exit 1', async (t) => {
   const cfg = file('good.yaml', `
 publicUrl: https://app.example.com

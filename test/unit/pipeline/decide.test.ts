@@ -284,3 +284,17 @@ t.test('dropSegments and upstreamPath', async (t) => {
   t.equal(upstreamPath({ stripPrefix: true, path: '/app', basePath: '' }, '/app', ''), '/')
   t.equal(upstreamPath({ stripPrefix: false, path: '/app', basePath: '/b' }, '/app/x', '?q'), '/b/app/x?q')
 })
+
+t.test('decide: a login or renewal carries the host it was asked for on', async (t) => {
+  const rows: [string, Session | null, string][] = [
+    // host, session, kind
+    ['gw.test', null, 'login'],
+    ['only.test', null, 'login'],
+    ['only.test', session({ refreshToken: undefined, expiresAt: NOW + 30_000 }), 'renew'],
+  ]
+  for (const [host, s, kind] of rows) {
+    const f = facts('/x/y?z=1', { host })
+    const a = decide(gw, f, target(f), input(s), NOW)
+    t.same(a.kind === 'login' || a.kind === 'renew' ? [a.kind, a.host, a.rd] : [a.kind], [kind, host, '/x/y?z=1'], `${kind} on ${host}`)
+  }
+})

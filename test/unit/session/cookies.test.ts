@@ -8,7 +8,8 @@ const ser = (name: string, value: string, o: { maxAge?: number }): string => `${
 t.test('names: __Host- prefix only with https and no domain', async (t) => {
   t.equal(cookieNames('gh', true, undefined).session, '__Host-gh')
   t.equal(cookieNames('gh', false, undefined).session, 'gh')
-  t.equal(cookieNames('gh', true, 'example.com').session, 'gh')
+  t.equal(cookieNames('gh', true, 'example.com').session, '__Secure-gh', 'a Domain cookie cannot be __Host-: __Secure- instead')
+  t.equal(cookieNames('gh', false, 'example.com').session, 'gh')
   t.equal(cookieNames('gh', true, undefined).login, '__Secure-gh.login.')
 })
 
