@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 import { buildApp, type GatehouseApp } from './app.js'
-import { ClusterRevocations, joinCluster, runPrimary } from './cluster.js'
+import { runPrimary } from './cluster/primary.js'
+import { ClusterRevocations, joinCluster } from './cluster/worker.js'
 import type { Config } from './config/types.js'
 import { configWarnings } from './config/warnings.js'
 import { DRAIN_MARGIN_MS } from './drain.js'

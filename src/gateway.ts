@@ -2,16 +2,16 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { JWK } from 'jose'
 import type { LRUCache } from 'lru-cache'
 import type { Pool } from 'undici'
-import { loadClientKey, OidcProvider } from './auth/oidc.js'
+import { loadClientKey } from './auth/client-key.js'
+import { OidcProvider } from './auth/oidc.js'
 import type { Refresher } from './auth/refresh.js'
 import type { Config, UpstreamOptions } from './config/types.js'
-import type { CompiledRoute, Gateway } from './context.js'
+import type { Gateway } from './context.js'
 import { LoginLimiter } from './auth/rate-limit.js'
 import type { Metrics } from './metrics.js'
 import type { Observer } from './observe.js'
-import { compilePolicy } from './policy/evaluate.js'
 import { UpstreamPools } from './proxy/forward.js'
-import { buildStripSet, type HeaderPlan } from './proxy/headers.js'
+import { compileRoutes } from './routing/compile.js'
 import { buildRouteTable } from './routing/match.js'
 import type { SerializeCookie } from './session/cookies.js'
 import { SessionManager } from './session/manager.js'
@@ -121,28 +121,9 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
   const optionsKey = poolIdentity(config.upstream)
   const samePools = previous !== undefined && [...previous.originKeys.values()].every((k) => k === optionsKey)
   const pools = samePools ? previous.pools : new UpstreamPools(config.upstream)
-  const originKeys = new Map<string, string>()
-  // Compile routes: header plans, policies and pools exist once, not per request.
-  const strip = buildStripSet(config.routes.flatMap((r) => r.headers.map(([name]) => name)))
-  const compiled: CompiledRoute[] = config.routes.map((r) => {
-    const oidc = providers.get(r.provider)!
-    const upstream = new URL(r.upstream)
-    originKeys.set(upstream.origin, optionsKey)
-    const plan: HeaderPlan = Object.freeze({
-      strip,
-      stripAuthorization: r.auth !== 'public' && r.bearer !== 'none',
-      identity: Object.freeze(r.headers.map(([name, claim]) => Object.freeze({ name, claim }))),
-    })
-    return Object.freeze({
-      ...r,
-      policy: compilePolicy(r.allow, oidc.cfg.groupsClaim),
-      plan,
-      pool: pools.get(upstream.origin),
-      basePath: upstream.pathname === '/' ? '' : upstream.pathname,
-      oidc,
-      metrics: shared.metrics.routeNamed(r.name ?? String(r.index)),
-    })
-  })
+  const originKeys = new Map(config.routes.map((r) => [new URL(r.upstream).origin, optionsKey]))
+  // Header plans, policies and pools exist once, not per request.
+  const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics })
 
   const gateway: Gateway = Object.freeze({
     config,

@@ -8,8 +8,8 @@ import { identityClaims, type Session } from '../session/session.js'
 import { loginCookieName, loginCookieOptions, openLoginState } from './login-state.js'
 import { loginRateLimitedUnlessSignedIn, sendLoginError, startLogin } from './login.js'
 import { recordOf } from '../observe.js'
-import { formParams, repeatedParameter } from './authorization-response.js'
-import { INTERACTION_REQUIRED, type ResponseChannel } from './oidc.js'
+import { firstFailure, formParams, SHAPE_CHECKS, type ResponseChannel } from './authorization-response.js'
+import { INTERACTION_REQUIRED } from './provider-errors.js'
 
 const STATE_FAILURES: Record<string, string> = {
   missing: 'this sign-in was not started in this browser, has already been used, or took too long',
@@ -40,18 +40,13 @@ async function callback (gw: Gateway, request: FastifyRequest, reply: FastifyRep
   const params = channel === 'post'
     ? formParams(request.body as Record<string, string | string[]> | undefined)
     : new URLSearchParams(query)
-  const repeated = repeatedParameter(params)
-  if (repeated !== undefined) {
-    // Refused before the state is looked at: nothing is consumed, no session is made.
-    return sendLoginError(gw, request, reply, new LoginError('GH_LOGIN_REPEATED_PARAMETER', 400, `the sign-in response carries ${repeated} more than once`))
-  }
-  const state = params.get('state')
+  const malformed = firstFailure(SHAPE_CHECKS, params)
+  // Refused before the state is looked up: nothing is consumed, no session is made.
+  if (malformed !== undefined) return sendLoginError(gw, request, reply, malformed)
+  const state = params.get('state')!
   const names = gw.sessions.names
   const { ours } = splitCookieHeader(names, request.headers.cookie)
   const now = gw.now()
-  if (state === null || state === '' || state.length > 512) {
-    return sendLoginError(gw, request, reply, new LoginError('GH_LOGIN_NO_STATE', 400, 'the sign-in response carries no state'))
-  }
   const cookieName = loginCookieName(names, state)
   const opened = openLoginState(gw.sessions.sealer, names, ours, state, now)
   const provider = opened.ok ? gw.providers.get(opened.login.provider) : undefined

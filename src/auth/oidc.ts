@@ -1,8 +1,4 @@
-import { createPrivateKey } from 'node:crypto'
-import {
-  calculateJwkThumbprint, createLocalJWKSet, errors, importJWK,
-  type JSONWebKeySet, type JWK, type JWTVerifyGetKey,
-} from 'jose'
+import type { JWTVerifyGetKey } from 'jose'
 import * as client from 'openid-client'
 import type { ProviderConfig } from '../config/types.js'
 import { isLoopbackHost } from '../net/loopback.js'
@@ -10,6 +6,10 @@ import { randomAlphanumeric, safeEqual } from '../session/crypto.js'
 import { LoginError, ProviderUnavailableError, GatewayError } from '../errors.js'
 import type { Claims } from '../policy/evaluate.js'
 import { acceptedAlgorithms, verifyIdToken, type IdTokenExpectations, type VerifiedIdToken } from './id-token.js'
+import { loadClientKey } from './client-key.js'
+import { ProviderKeys, type KeyChannel, type Logger } from './jwks.js'
+import { codePart, discoveryError, issuerMismatch, providerError, type ProviderFailure } from './provider-errors.js'
+import { firstFailure, RESPONSE_CHECKS, type ResponseChannel } from './authorization-response.js'
 
 /**
  * The one module that talks to identity providers (the only importer of
@@ -51,148 +51,22 @@ export type RefreshResult =
   | { readonly kind: 'ended', readonly reason: string }
   | { readonly kind: 'unavailable', readonly error: GatewayError }
 
-export interface Logger {
-  info (obj: object, msg?: string): void
-  warn (obj: object, msg?: string): void
-  debug (obj: object, msg?: string): void
-}
-
 const DISCOVERY_TIMEOUT_S = 10
 /** How long a login (or refresh) waits for a discovery attempt in flight before answering 503. */
 export const DISCOVERY_WAIT_MS = 5_000
 
+/** What of `err` is an openid-client error, as plain data for the mapping in provider-errors.ts. */
+function failureOf (err: unknown): ProviderFailure | undefined {
+  if (err instanceof client.AuthorizationResponseError) return { kind: 'refusal', error: err.error, description: err.error_description }
+  if (err instanceof client.ResponseBodyError) return { kind: 'body', status: err.status, error: err.error, description: err.error_description }
+  if (err instanceof client.WWWAuthenticateChallengeError) return { kind: 'challenge', status: err.status }
+  if (err instanceof client.ClientError) return { kind: 'client', code: err.code, cause: err.cause }
+  return undefined
+}
+
 /** Maps anything openid-client or fetch throws to a GatewayError with a stable code. */
 export function classifyProviderError (err: unknown, during: string): GatewayError {
-  if (err instanceof GatewayError) return err
-  if (err instanceof client.AuthorizationResponseError) {
-    // The provider redirected back with ?error=... (e.g. the user denied consent).
-    const e = providerRefusal(err.error, err.error_description)
-    return new LoginError(e.code, e.status, e.message, { cause: err })
-  }
-  if (err instanceof client.ResponseBodyError) {
-    if (err.status >= 500) return new GatewayError('GH_PROVIDER_ERROR', 502, `the identity provider failed during ${during} (HTTP ${err.status} ${err.error})`, { cause: err })
-    return new LoginError(`GH_LOGIN_${codePart(err.error)}`, 400, `the identity provider rejected the ${during}: ${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`, { cause: err })
-  }
-  if (err instanceof client.WWWAuthenticateChallengeError) {
-    // The provider refused our own client credentials: a gateway misconfiguration, not the user's fault.
-    return new GatewayError('GH_PROVIDER_REJECTED_CLIENT', 502, `the identity provider rejected the client credentials during ${during} (HTTP ${err.status}); check clientId, clientSecret and tokenEndpointAuthMethod`, { cause: err })
-  }
-  if (err instanceof client.ClientError) {
-    // openid-client wraps oauth4webapi's error, whose `cause` names the claim or attribute compared.
-    const cause = (err.cause as { cause?: { claim?: unknown, attribute?: unknown } } | undefined)?.cause
-    switch (err.code) {
-      case 'OAUTH_TIMEOUT':
-      case 'OAUTH_ABORT':
-        return new ProviderUnavailableError(`the identity provider did not answer in time during ${during}`, { cause: err })
-      case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
-      case 'OAUTH_RESPONSE_IS_NOT_JSON':
-        return new GatewayError('GH_PROVIDER_ERROR', 502, `the identity provider sent an unexpected response during ${during}`, { cause: err })
-      case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
-      case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
-        // The same codes verifyIdToken uses, whichever library saw the bad claim first.
-        if (typeof cause?.claim === 'string') {
-          const check = cause.claim === 'exp' ? 'EXPIRED' : codePart(cause.claim)
-          return new LoginError(`GH_LOGIN_ID_TOKEN_${check}`, 400, `the ID token failed verification: ${err.message}`, { cause: err })
-        }
-        break
-      case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED':
-        if (during === 'userinfo' && cause?.attribute === 'sub') {
-          return new LoginError('GH_LOGIN_USERINFO_SUB', 400, 'the userinfo response names another user than the ID token', { cause: err })
-        }
-        break
-    }
-    // Another check failed: state, iss parameter, a missing claim, ...
-    return new LoginError('GH_LOGIN_INVALID_RESPONSE', 400, `the login response failed verification: ${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`, { cause: err })
-  }
-  if (err instanceof TypeError || (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))) {
-    return new ProviderUnavailableError(`cannot reach the identity provider during ${during}: ${describeNetworkError(err)}`, { cause: err })
-  }
-  return new GatewayError('GH_PROVIDER_ERROR', 502, `unexpected failure during ${during}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
-}
-
-/** Where openid-client looks for the discovery document: the issuer's path + /.well-known/openid-configuration. */
-function discoveryUrl (issuer: string): string {
-  const u = new URL(issuer)
-  u.pathname = `${u.pathname.replace(/\/$/, '')}/.well-known/openid-configuration`
-  return u.href
-}
-
-/** The discovered issuer is not the configured one: a provider configuration problem, named with both values. */
-function issuerMismatch (configured: string, found: unknown): GatewayError {
-  const f = typeof found === 'string' ? found : String(found)
-  const hint = f.replace(/\/$/, '') === configured.replace(/\/$/, '')
-    ? `they differ only by a trailing slash: configure issuer: ${f}`
-    : 'check the issuer URL: it must be exactly the value the provider publishes'
-  return new GatewayError('GH_PROVIDER_ISSUER_MISMATCH', 502, `discovery at ${discoveryUrl(configured)} names issuer ${JSON.stringify(f)}, not the configured ${JSON.stringify(configured)} (${hint})`)
-}
-
-/**
- * A failed discovery, described for the operator: the URL fetched, and what
- * came back (HTTP status and content type of a page that is not the discovery
- * document, the issuer it names). Network failures keep their own mapping.
- */
-function discoveryError (err: unknown, configured: string): GatewayError {
-  if (err instanceof client.ClientError) {
-    const cause = err.cause as { attribute?: unknown, body?: { issuer?: unknown } } | Response | undefined
-    if (err.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && !(cause instanceof Response) && cause?.attribute === 'issuer') {
-      return issuerMismatch(configured, cause.body?.issuer)
-    }
-    if ((err.code === 'OAUTH_RESPONSE_IS_NOT_JSON' || err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') && cause instanceof Response) {
-      const type = cause.headers.get('content-type') ?? 'none'
-      const what = cause.ok ? 'is not a discovery document (expected JSON)' : 'failed'
-      return new GatewayError('GH_PROVIDER_DISCOVERY_FAILED', 502, `discovery at ${cause.url || discoveryUrl(configured)} ${what}: HTTP ${cause.status}, content-type ${type}; check the issuer URL`, { cause: err })
-    }
-  }
-  const e = classifyProviderError(err, 'discovery')
-  if (e.code !== 'GH_LOGIN_INVALID_RESPONSE') return e
-  // A malformed document is the provider's problem, never a login failure.
-  return new GatewayError('GH_PROVIDER_DISCOVERY_FAILED', 502, `discovery at ${discoveryUrl(configured)}: ${(err as Error).message}`, { cause: err })
-}
-
-/** An OAuth error name or claim name as part of a code; the value comes from the network, so only a safe shape is kept. */
-function codePart (name: string): string {
-  return /^[a-z0-9_]{1,64}$/i.test(name) ? name.toUpperCase() : 'UNKNOWN'
-}
-
-function describeNetworkError (err: Error): string {
-  const cause = (err as { cause?: { code?: string, message?: string } }).cause
-  return cause?.code ?? cause?.message ?? err.message
-}
-
-/** The private_key_jwt client key: how it authenticates, and its public half with the `kid` the client assertions carry. */
-export interface ClientKey {
-  readonly auth: client.ClientAuth
-  readonly kid: string
-  readonly alg: string
-  /** The public key as a JWK (kid, alg and use set), for /.gatehouse/jwks. */
-  readonly publicJwk: JWK
-}
-
-/** The JWS algorithm a private key signs client assertions with, from its type and curve. */
-function signingAlg (jwk: JWK): string {
-  if (jwk.alg !== undefined) return jwk.alg
-  if (jwk.kty === 'EC') return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256'
-  if (jwk.kty === 'OKP') return 'EdDSA'
-  return 'RS256'
-}
-
-const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'])
-
-/**
- * Loads the private_key_jwt key (PEM or JWK text). The `kid` is, in order:
- * `privateKeyId`, the JWK's own `kid`, or the RFC 7638 thumbprint of the
- * public key — always set, because providers pick the registered key by it.
- */
-export async function loadClientKey (cfg: ProviderConfig): Promise<ClientKey> {
-  const text = cfg.privateKey!.trim()
-  const jwk: JWK = text.startsWith('{')
-    ? JSON.parse(text) as JWK
-    : createPrivateKey(text).export({ format: 'jwk' }) as JWK
-  const alg = signingAlg(jwk)
-  const pub: JWK = Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_JWK_MEMBERS.has(k) && k !== 'key_ops' && k !== 'ext'))
-  const kid = cfg.privateKeyId ?? jwk.kid ?? await calculateJwkThumbprint(pub)
-  const key = await importJWK({ ...jwk, alg }, alg) as client.CryptoKey
-  return { auth: client.PrivateKeyJwt({ key, kid }), kid, alg, publicJwk: { ...pub, kid, alg, use: 'sig' } }
+  return providerError(err, failureOf(err), during)
 }
 
 function clientAuth (cfg: ProviderConfig): client.ClientAuth | Promise<client.ClientAuth> {
@@ -200,131 +74,8 @@ function clientAuth (cfg: ProviderConfig): client.ClientAuth | Promise<client.Cl
     case 'client_secret_basic': return client.ClientSecretBasic(cfg.clientSecret)
     case 'client_secret_post': return client.ClientSecretPost(cfg.clientSecret)
     case 'none': return client.None()
-    case 'private_key_jwt': return loadClientKey(cfg).then((k) => k.auth)
+    case 'private_key_jwt': return loadClientKey(cfg).then((k) => client.PrivateKeyJwt({ key: k.key, kid: k.kid }))
   }
-}
-
-/** A provider refusal (`?error=...`) as a LoginError; the code is built from the OAuth `error` field, never from prose. */
-function providerRefusal (error: string, description: string | null | undefined): LoginError {
-  const name = codePart(error)
-  const status = error === 'access_denied' ? 403 : 400
-  const detail = description !== null && description !== undefined ? ` (${description.slice(0, 200)})` : ''
-  return new LoginError(`GH_LOGIN_PROVIDER_${name}`, status, `the identity provider refused the login: ${name.toLowerCase()}${detail}`)
-}
-
-/** Provider answers to `prompt=none` that mean "the user must interact": fall back to a normal login. */
-export const INTERACTION_REQUIRED = new Set(['GH_LOGIN_PROVIDER_LOGIN_REQUIRED', 'GH_LOGIN_PROVIDER_INTERACTION_REQUIRED', 'GH_LOGIN_PROVIDER_CONSENT_REQUIRED', 'GH_LOGIN_PROVIDER_ACCOUNT_SELECTION_REQUIRED'])
-
-/** A front-channel token's unknown `kid` triggers a refetch at most once in this window (per kid). */
-export const JWKS_KID_COOLDOWN_MS = 30_000
-/** Refetches front-channel tokens may cause: a bucket of this many, ... */
-export const JWKS_REFETCH_BURST = 5
-/** ... refilled by one every this many ms. */
-export const JWKS_REFETCH_REFILL_MS = 6_000
-/** Keys older than this are refetched before the next verification (a removed key stops verifying). */
-export const JWKS_MAX_AGE_MS = 10 * 60_000
-
-/**
- * Where a token to verify came from. `trusted`: the token endpoint (TLS and
- * client authentication say it is the provider's), so an unknown `kid` is a
- * key rotation and always gets a refetch. `front`: the authorization
- * response or a back-channel POST, which anyone can send, so refetches are
- * rate-limited.
- */
-export type KeyChannel = 'trusted' | 'front'
-
-/**
- * The provider's signing keys. One cache for every token Gatehouse checks; an
- * unknown `kid` triggers a refetch, so a key rotation at the provider works at
- * any moment. Refetches are single-flight. For front-channel tokens they are
- * also limited per `kid` (one per JWKS_KID_COOLDOWN_MS) and by a token bucket
- * over all kids, so forged tokens naming keys that do not exist cannot make
- * Gatehouse hammer the provider, nor stop a real rotation from being seen.
- */
-class ProviderKeys {
-  readonly #uri: string
-  readonly #now: () => number
-  readonly #log: Logger
-  readonly #provider: string
-  #set: JWTVerifyGetKey | undefined
-  #fetchedAt = 0
-  #loading: Promise<void> | undefined
-  /** kid -> when it last caused a refetch (insertion-ordered; bounded below). */
-  readonly #kidTried = new Map<string, number>()
-  #tokens = JWKS_REFETCH_BURST
-  #refilledAt = 0
-
-  constructor (uri: string, provider: string, now: () => number, log: Logger) {
-    this.#uri = uri
-    this.#provider = provider
-    this.#now = now
-    this.#log = log
-  }
-
-  /** Fetches the JWKS (one fetch at a time however many callers wait). */
-  load (): Promise<void> {
-    this.#loading ??= this.#fetch().finally(() => { this.#loading = undefined })
-    return this.#loading
-  }
-
-  async #fetch (): Promise<void> {
-    const res = await fetch(this.#uri, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_S * 1000), headers: { accept: 'application/json' } })
-    if (!res.ok) throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, `the provider's JWKS answered HTTP ${res.status}`)
-    let set: JWTVerifyGetKey
-    try {
-      set = createLocalJWKSet(await res.json() as JSONWebKeySet)
-    } catch (err) {
-      throw new GatewayError('GH_PROVIDER_NO_JWKS', 502, 'the provider\'s JWKS is not a JSON Web Key Set', { cause: err })
-    }
-    this.#set = set
-    this.#fetchedAt = this.#now()
-    this.#log.debug({ provider: this.#provider }, 'provider keys loaded')
-  }
-
-  /** Whether a front-channel token naming `kid` may cause a refetch now (and counts it). */
-  #mayRefetch (kid: string): boolean {
-    const now = this.#now()
-    // The clock may be moved by tests (or NTP): never refill by a negative span.
-    const refill = Math.floor(Math.max(0, now - this.#refilledAt) / JWKS_REFETCH_REFILL_MS)
-    if (refill > 0) {
-      this.#tokens = Math.min(JWKS_REFETCH_BURST, this.#tokens + refill)
-      this.#refilledAt = now
-    }
-    const tried = this.#kidTried.get(kid)
-    if ((tried !== undefined && now - tried < JWKS_KID_COOLDOWN_MS) || this.#tokens === 0) return false
-    this.#tokens--
-    this.#kidTried.delete(kid)
-    this.#kidTried.set(kid, now)
-    if (this.#kidTried.size > 1_000) this.#kidTried.delete(this.#kidTried.keys().next().value!)
-    return true
-  }
-
-  #lookup (channel: KeyChannel): JWTVerifyGetKey {
-    return async (header, token) => {
-      if (this.#set === undefined || this.#now() - this.#fetchedAt > JWKS_MAX_AGE_MS) {
-        try {
-          await this.load()
-        } catch (err) {
-          if (this.#set === undefined) throw err
-          this.#log.warn({ provider: this.#provider, err: (err as Error).message }, 'refreshing provider keys failed; using the cached ones')
-        }
-      }
-      try {
-        return await this.#set!(header, token)
-      } catch (err) {
-        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
-        if (channel === 'front' && !this.#mayRefetch(String(header.kid ?? ''))) throw err
-        this.#log.info({ provider: this.#provider, kid: header.kid, channel }, 'unknown signing key; refetching the provider keys')
-        await this.load()
-        return this.#set!(header, token)
-      }
-    }
-  }
-
-  /** Key lookup for front-channel tokens (rate-limited refetches). */
-  readonly getKey: JWTVerifyGetKey = this.#lookup('front')
-  /** Key lookup for token-endpoint tokens (an unknown kid always refetches once). */
-  readonly getKeyTrusted: JWTVerifyGetKey = this.#lookup('trusted')
 }
 
 export interface ProviderOptions {
@@ -333,9 +84,6 @@ export interface ProviderOptions {
   /** Tolerated clock difference with the provider, ms. */
   readonly clockSkew: number
 }
-
-/** How the authorization response reached the callback. */
-export type ResponseChannel = 'query' | 'post'
 
 export class OidcProvider {
   readonly id: string
@@ -439,7 +187,7 @@ export class OidcProvider {
     try {
       config = await client.discovery(issuer, this.cfg.clientId, metadata, auth, { execute, timeout: DISCOVERY_TIMEOUT_S })
     } catch (err) {
-      throw discoveryError(err, this.cfg.issuer)
+      throw discoveryError(err, failureOf(err), this.cfg.issuer)
     }
     // The discovery document's issuer must be exactly the configured string
     // (OIDC Discovery 4.3): openid-client compares normalised URLs, which lets
@@ -545,35 +293,21 @@ export class OidcProvider {
   async completeLogin (params: URLSearchParams, channel: ResponseChannel, checks: LoginChecks, now: number): Promise<LoginResult> {
     const config = await this.#ready()
     const meta = config.serverMetadata()
-    const state = params.get('state')
-    if (state === null || !safeEqual(state, checks.state)) throw new LoginError('GH_LOGIN_STATE_MISMATCH', 400, 'the sign-in response names another sign-in (state)')
+    const failure = firstFailure(RESPONSE_CHECKS, { params, channel, state: checks.state, issuer: meta.issuer, responseType: this.cfg.responseType, responseMode: this.cfg.responseMode })
+    if (failure !== undefined) throw failure
+    // RESPONSE_CHECKS passed: what the response type needs is present.
+    const state = params.get('state')!
     const iss = params.get('iss')
-    // Mix-up defence: a response that says which issuer sent it must say ours.
-    if (iss !== null && iss !== meta.issuer) throw new LoginError('GH_LOGIN_ISS_MISMATCH', 400, 'the sign-in response comes from another issuer (iss)')
-    const error = params.get('error')
-    if (error !== null) throw providerRefusal(error, params.get('error_description'))
-    // A response that arrives by another mode than the one requested was not
-    // produced by the provider for this request (mod_auth_openidc checks the same).
-    const expected: ResponseChannel = this.cfg.responseMode === 'query' ? 'query' : 'post'
-    if (channel !== expected) throw new LoginError('GH_LOGIN_RESPONSE_MODE', 400, `the sign-in response arrived by ${channel === 'query' ? 'query string' : 'POST'}, but this provider uses response_mode ${this.cfg.responseMode}`)
-
     const type = new Set(this.cfg.responseType.split(' '))
-    const need = (name: string): string => {
-      const v = params.get(name)
-      if (v === null || v === '') throw new LoginError('GH_LOGIN_INCOMPLETE_RESPONSE', 400, `the sign-in response lacks ${name} (response_type ${this.cfg.responseType})`)
-      return v
-    }
-    const code = type.has('code') ? need('code') : undefined
+    const code = type.has('code') ? params.get('code')! : undefined
     let front: VerifiedIdToken | undefined
     let frontIdToken: string | undefined
     let frontAccess: { token: string, expiresIn?: number } | undefined
     if (type.has('id_token')) {
-      frontIdToken = need('id_token')
+      frontIdToken = params.get('id_token')!
       if (type.has('token')) {
-        const tokenType = need('token_type')
-        if (tokenType.toLowerCase() !== 'bearer') throw new LoginError('GH_LOGIN_TOKEN_TYPE', 400, `the access token is of type ${JSON.stringify(tokenType.slice(0, 40))}, not Bearer`)
         const expiresIn = params.get('expires_in')
-        frontAccess = { token: need('access_token'), ...(expiresIn !== null && /^\d{1,9}$/.test(expiresIn) ? { expiresIn: Number(expiresIn) } : {}) }
+        frontAccess = { token: params.get('access_token')!, ...(expiresIn !== null && /^\d{1,9}$/.test(expiresIn) ? { expiresIn: Number(expiresIn) } : {}) }
       }
       try {
         front = await this.#verify(frontIdToken, 'front', {

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { ResponseType } from '../../src/config/types.js'
 import { CLIENT_ID, startStack } from '../fixtures/stack.js'
 import { accepted, attempt, makeKey, reSign, refused, rogueStack, type Forgery, type Tamper, type TestKey } from '../fixtures/rogue.js'
-import { JWKS_KID_COOLDOWN_MS, JWKS_REFETCH_BURST } from '../../src/auth/oidc.js'
+import { JWKS_KID_COOLDOWN_MS, JWKS_REFETCH_BURST } from '../../src/auth/jwks.js'
 
 /**
  * The OpenID Foundation RP test plans' checks (Basic, Implicit, Hybrid, Form

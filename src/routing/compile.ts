@@ -1,0 +1,44 @@
+import type { OidcProvider } from '../auth/oidc.js'
+import type { Config } from '../config/types.js'
+import type { CompiledRoute } from '../context.js'
+import type { Metrics } from '../metrics.js'
+import { compilePolicy } from '../policy/evaluate.js'
+import type { UpstreamPools } from '../proxy/forward.js'
+import { buildStripSet, type HeaderPlan } from '../proxy/headers.js'
+
+/** What compiled routes are bound to: one generation's providers, upstream pools and metrics. */
+export interface RouteParts {
+  readonly providers: ReadonlyMap<string, OidcProvider>
+  readonly pools: UpstreamPools
+  readonly metrics: Metrics
+}
+
+/**
+ * Compiles the configured routes at config load: each gets its header plan
+ * (the names every route injects are stripped on every route), its policy
+ * matcher, its upstream pool and base path, its provider and its metrics
+ * series, so the request path only reads them. Routes keep their config
+ * order; every provider a route names must be in `parts.providers` (the
+ * config is validated).
+ */
+export function compileRoutes (routes: Config['routes'], parts: RouteParts): CompiledRoute[] {
+  const strip = buildStripSet(routes.flatMap((r) => r.headers.map(([name]) => name)))
+  return routes.map((r) => {
+    const oidc = parts.providers.get(r.provider)!
+    const upstream = new URL(r.upstream)
+    const plan: HeaderPlan = Object.freeze({
+      strip,
+      stripAuthorization: r.auth !== 'public' && r.bearer !== 'none',
+      identity: Object.freeze(r.headers.map(([name, claim]) => Object.freeze({ name, claim }))),
+    })
+    return Object.freeze({
+      ...r,
+      policy: compilePolicy(r.allow, oidc.cfg.groupsClaim),
+      plan,
+      pool: parts.pools.get(upstream.origin),
+      basePath: upstream.pathname === '/' ? '' : upstream.pathname,
+      oidc,
+      metrics: parts.metrics.routeNamed(r.name ?? String(r.index)),
+    })
+  })
+}
