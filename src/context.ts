@@ -11,6 +11,7 @@ import type { RouteTable } from './routing/match.js'
 import type { SessionManager } from './session/manager.js'
 import type { Refresher } from './auth/refresh.js'
 import type { FastifyBaseLogger } from 'fastify'
+import type { AssertionSigner } from './auth/assertion.js'
 
 /** A route with everything the hot path needs computed at config load. */
 export interface CompiledRoute extends RouteConfig {
@@ -20,6 +21,10 @@ export interface CompiledRoute extends RouteConfig {
   /** Upstream base path ('' or '/base'). */
   readonly basePath: string
   readonly oidc: OidcProvider
+  /** `providers:` with two or more: the providers an unauthenticated browser chooses among; else undefined. */
+  readonly choices: readonly OidcProvider[] | undefined
+  /** The upstream's origin: the `aud` of the assertions sent to it. */
+  readonly audience: string
   /** This route's series, created at start-up. */
   readonly metrics: RouteMetrics
 }
@@ -45,6 +50,8 @@ export interface Gateway {
   readonly observer: Observer
   /** limits.loginsPerMinute, per client address. */
   readonly limiter: LoginLimiter
+  /** Signs the identity assertions of routes with `assertion: true` (undefined when no route has it). */
+  readonly assertion: AssertionSigner | undefined
 }
 
 /**

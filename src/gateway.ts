@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { JWK } from 'jose'
 import type { LRUCache } from 'lru-cache'
 import type { Pool } from 'undici'
+import { AssertionSigner, generateAssertionKey, loadAssertionKey, type AssertionKey } from './auth/assertion.js'
 import { loadClientKey } from './auth/client-key.js'
 import { OidcProvider } from './auth/oidc.js'
 import type { Refresher } from './auth/refresh.js'
@@ -38,12 +39,18 @@ export interface SharedParts {
   readonly newRequestId: () => string
   readonly callbackPath: string
   readonly observer: Observer
+  /**
+   * The assertion key used when the config gives none: made once per process
+   * (on first use) and kept across reloads; cluster workers get the primary's.
+   * Without it, each generation generates its own.
+   */
+  readonly assertionKey?: () => AssertionKey
 }
 
 export interface Generation {
   readonly gateway: Gateway
   readonly pools: UpstreamPools
-  /** The JWK Set body of `/.gatehouse/jwks` (private_key_jwt public keys), when a provider uses one. */
+  /** The JWK Set body of `/.gatehouse/jwks` (private_key_jwt and assertion public keys), when there is one. */
   readonly jwks: string | undefined
   /** Provider id -> the identity of its config (see providerIdentity). */
   readonly providerKeys: ReadonlyMap<string, string>
@@ -117,13 +124,20 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
     const k = await loadClientKey(p)
     clientKeys.set(k.kid, k.publicJwk)
   }
+  // The identity assertion's key, published beside them while a route sends assertions.
+  let assertion: AssertionSigner | undefined
+  if (config.routes.some((r) => r.assertion)) {
+    const key = config.assertion.key !== undefined ? loadAssertionKey(config.assertion.key) : shared.assertionKey?.() ?? generateAssertionKey()
+    assertion = new AssertionSigner(key, { issuer: config.publicUrl, ttl: config.assertion.ttl, header: config.assertion.header })
+    clientKeys.set(key.kid, key.publicJwk)
+  }
 
   const optionsKey = poolIdentity(config.upstream)
   const samePools = previous !== undefined && [...previous.originKeys.values()].every((k) => k === optionsKey)
   const pools = samePools ? previous.pools : new UpstreamPools(config.upstream)
   const originKeys = new Map(config.routes.map((r) => [new URL(r.upstream).origin, optionsKey]))
   // Header plans, policies and pools exist once, not per request.
-  const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics })
+  const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics, assertionHeader: config.assertion.header })
 
   const gateway: Gateway = Object.freeze({
     config,
@@ -140,6 +154,7 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
     newRequestId: shared.newRequestId,
     observer: shared.observer,
     limiter: new LoginLimiter(config.limits.loginsPerMinute, now),
+    assertion,
   })
   return {
     gateway,

@@ -11,18 +11,22 @@ export interface RouteParts {
   readonly providers: ReadonlyMap<string, OidcProvider>
   readonly pools: UpstreamPools
   readonly metrics: Metrics
+  /** The assertion header: stripped from every incoming request like the identity headers. */
+  readonly assertionHeader?: string
 }
 
 /**
  * Compiles the configured routes at config load: each gets its header plan
- * (the names every route injects are stripped on every route), its policy
- * matcher, its upstream pool and base path, its provider and its metrics
- * series, so the request path only reads them. Routes keep their config
+ * (the names every route injects, and the assertion header, are stripped on
+ * every route), its policy matcher, its upstream pool, base path and
+ * audience, its provider (and those it offers to choose from) and its
+ * metrics series, so the request path only reads them. Routes keep their config
  * order; every provider a route names must be in `parts.providers` (the
  * config is validated).
  */
 export function compileRoutes (routes: Config['routes'], parts: RouteParts): CompiledRoute[] {
-  const strip = buildStripSet(routes.flatMap((r) => r.headers.map(([name]) => name)))
+  const names = routes.flatMap((r) => r.headers.map(([name]) => name))
+  const strip = buildStripSet(parts.assertionHeader !== undefined ? [...names, parts.assertionHeader] : names)
   return routes.map((r) => {
     const oidc = parts.providers.get(r.provider)!
     const upstream = new URL(r.upstream)
@@ -38,6 +42,8 @@ export function compileRoutes (routes: Config['routes'], parts: RouteParts): Com
       pool: parts.pools.get(upstream.origin),
       basePath: upstream.pathname === '/' ? '' : upstream.pathname,
       oidc,
+      choices: r.providers !== undefined && r.providers.length > 1 ? Object.freeze(r.providers.map((id) => parts.providers.get(id)!)) : undefined,
+      audience: upstream.origin,
       metrics: parts.metrics.routeNamed(r.name ?? String(r.index)),
     })
   })

@@ -65,6 +65,7 @@ export const provider = section({
   groupsClaim: text({ def: 'groups', description: 'claim used by allow.groups (a dotted path works)' }),
   allowInsecureHttp: flag({ def: false, description: 'allow a non-loopback http:// issuer (never in production)' }),
   postLogoutRedirectUri: text({ description: 'sent to the end-session endpoint; must be registered at the provider' }),
+  name: text({ description: 'the label on the sign-in chooser page of routes with several providers (default: the id)' }),
 }, {
   description: 'an OpenID Connect provider',
   build (v, c, { path }): ProviderConfig {
@@ -123,6 +124,7 @@ export const provider = section({
       groupsClaim: v.groupsClaim,
       allowInsecureHttp: v.allowInsecureHttp,
       ...(postLogoutRedirectUri !== undefined ? { postLogoutRedirectUri } : {}),
+      ...(v.name !== undefined ? { name: v.name } : {}),
     }
   },
 })

@@ -42,6 +42,7 @@ const base = (): Obj => ({
   providers: [{ issuer: 'https://id.example.com/', clientId: 'c', clientSecret: 'provider-issued-secret' }],
   session: { secret: 'schema-test-session-secret-0123456789abcdef', redis: { url: 'redis://127.0.0.1:6379' }, memory: {} },
   routes: [{ upstream: 'http://127.0.0.1:3000', allow: {} }],
+  assertion: {},
   reload: {},
 })
 
@@ -109,6 +110,8 @@ t.test('a file that sets every field: valid for validate and for the schema', as
   t.equal(c.providers[2]!.tokenEndpointAuthMethod, 'private_key_jwt')
   t.equal(c.session.secrets.length, 2)
   t.equal(c.session.redis?.url, 'redis://:pw@redis.example:6379/2')
+  t.equal(c.assertion.key, pem.replace(/\n$/, ''), 'assertion.keyFile is read')
+  t.same(c.routes[0]!.providers, ['partner', 'main'])
   // Every map of the schema appears in the file, so no section is left untested.
   const written = new Set<string>()
   const walk = (v: unknown, path: string): void => {
