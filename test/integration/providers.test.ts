@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { startDevProvider, type DevProvider } from '../../src/demo/idp.js'
 import { startEchoUpstream, type EchoUpstream } from '../../src/demo/upstream.js'
 import { Browser, NAVIGATE, request, type Response } from '../fixtures/browser.js'
-import { api, navigate, sessionCookieOnly, type Clock } from '../fixtures/gateway.js'
+import { api, navigate, providerSigningKey, sessionCookieOnly, signJwt, type Clock } from '../fixtures/gateway.js'
 import { CLIENT_ID, CLIENT_SECRET, reservePort, startGateway } from '../fixtures/stack.js'
 
 /**
@@ -36,7 +36,9 @@ async function startTwo (t: Test, top = ''): Promise<Two> {
   const a = await startDevProvider({ clients: [client], ttl: { AccessToken: 600 } })
   t.teardown(async () => a.close())
   // The partner knows alice under another address: which provider signed her in shows upstream.
-  const b = await startDevProvider({ clients: [client], ttl: { AccessToken: 600 }, users: { alice: { email: 'alice@partner.example', groups: ['partners'] } } })
+  // b signs with a key the test holds too, to send its back-channel logouts.
+  const key = await providerSigningKey()
+  const b = await startDevProvider({ clients: [client], ttl: { AccessToken: 600 }, users: { alice: { email: 'alice@partner.example', groups: ['partners'] } }, configure: (c) => { c.jwks = { keys: [key.jwk] } } })
   t.teardown(async () => b.close())
   const upstream = await startEchoUpstream()
   t.teardown(async () => upstream.close())
@@ -215,4 +217,22 @@ t.test('refresh and logout go to the session\'s own provider', async (t) => {
   t.ok((two.b.requests.get('/token/revocation') ?? 0) >= 1, 'tokens revoked at b')
   t.equal(two.a.requests.get('/token/revocation') ?? 0, revokedA, 'nothing sent to a')
   t.equal((await api(`${two.url}/multi/x`, refreshed)).status, 401, 'the session has ended')
+})
+
+t.test('a back-channel logout from b ends b\'s sessions, not a\'s session of the same subject', async (t) => {
+  const two = await startTwo(t)
+  const fromA = await loginVia(two, 'a', '/multi/')
+  const fromB = await loginVia(two, 'b', '/multi/')
+  t.equal((await api(`${two.url}/multi/x`, fromA.cookie)).status, 200)
+  t.equal((await api(`${two.url}/multi/x`, fromB.cookie)).status, 200)
+  const key = await providerSigningKey()
+  const token = await signJwt(key, { iss: two.b.issuer, aud: CLIENT_ID, iat: Math.floor(two.clock.now / 1000), jti: 'providers-1', events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sub: 'alice' })
+  const r = await request(`${two.url}/.gatehouse/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` })
+  t.equal(r.status, 200, 'b\'s logout token accepted')
+  t.equal((await api(`${two.url}/multi/x`, fromB.cookie)).status, 401, 'the session from b has ended')
+  t.equal((await api(`${two.url}/multi/x`, fromA.cookie)).status, 200, 'alice\'s session from a goes on')
+  const forged = await signJwt(key, { iss: two.a.issuer, aud: CLIENT_ID, iat: Math.floor(two.clock.now / 1000), jti: 'providers-2', events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sub: 'alice' })
+  const refused = await request(`${two.url}/.gatehouse/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${forged}` })
+  t.equal(refused.status, 400, 'a token naming a but signed with b\'s key is refused (a\'s own keys verify it)')
+  t.equal((await api(`${two.url}/multi/x`, fromA.cookie)).status, 200, 'and a\'s session goes on')
 })
