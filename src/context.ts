@@ -16,6 +16,8 @@ import type { AssertionSigner } from './auth/assertion.js'
 /** A route with everything the hot path needs computed at config load. */
 export interface CompiledRoute extends RouteConfig {
   readonly policy: CompiledPolicy | undefined
+  /** The policy for sessions of providers with another groupsClaim than the route's provider, by provider id. */
+  readonly policies: ReadonlyMap<string, CompiledPolicy | undefined> | undefined
   readonly plan: HeaderPlan
   readonly pool: Pool
   /** Upstream base path ('' or '/base'). */

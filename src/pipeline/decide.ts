@@ -220,7 +220,7 @@ function authorize (ctx: DecideContext, facts: RequestFacts, target: RouteTarget
     }
     return { kind: 'unauthenticated', outcome: 'unauthenticated', decision: 'deny:unauthenticated', ...base }
   }
-  const verdict = evaluatePolicy(route.policy, session.claims)
+  const verdict = evaluatePolicy(route.policies?.get(session.provider) ?? route.policy, session.claims)
   if (!verdict.allow) {
     return {
       kind: 'forbidden',

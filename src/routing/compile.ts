@@ -2,7 +2,7 @@ import type { OidcProvider } from '../auth/oidc.js'
 import type { Config } from '../config/types.js'
 import type { CompiledRoute } from '../context.js'
 import type { Metrics } from '../metrics.js'
-import { compilePolicy } from '../policy/evaluate.js'
+import { compilePolicy, type CompiledPolicy } from '../policy/evaluate.js'
 import type { UpstreamPools } from '../proxy/forward.js'
 import { buildStripSet, type HeaderPlan } from '../proxy/headers.js'
 
@@ -38,6 +38,7 @@ export function compileRoutes (routes: Config['routes'], parts: RouteParts): Com
     return Object.freeze({
       ...r,
       policy: compilePolicy(r.allow, oidc.cfg.groupsClaim),
+      policies: otherGroupsClaims(r, oidc, parts.providers),
       plan,
       pool: parts.pools.get(upstream.origin),
       basePath: upstream.pathname === '/' ? '' : upstream.pathname,
@@ -47,4 +48,16 @@ export function compileRoutes (routes: Config['routes'], parts: RouteParts): Com
       metrics: parts.metrics.routeNamed(r.name ?? String(r.index)),
     })
   })
+}
+
+/**
+ * The route's policy for sessions of providers whose groupsClaim differs from
+ * the route's provider's (a session's groups are read with the claim its own
+ * provider names); undefined when no rule reads groups or none differs.
+ */
+function otherGroupsClaims (r: Config['routes'][number], oidc: OidcProvider, providers: ReadonlyMap<string, OidcProvider>): ReadonlyMap<string, CompiledPolicy | undefined> | undefined {
+  if (r.allow?.groups === undefined) return undefined
+  const out = new Map<string, CompiledPolicy | undefined>()
+  for (const [id, p] of providers) if (p.cfg.groupsClaim !== oidc.cfg.groupsClaim) out.set(id, compilePolicy(r.allow, p.cfg.groupsClaim))
+  return out.size > 0 ? out : undefined
 }

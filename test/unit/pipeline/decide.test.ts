@@ -22,7 +22,7 @@ listen: 127.0.0.1:8080
 publicUrl: http://gw.test:8080
 providers:
   - { id: p, issuer: http://127.0.0.1:9/, clientId: c, clientSecret: s }
-  - { id: other, issuer: http://127.0.0.1:9/other, clientId: c, clientSecret: s }
+  - { id: other, issuer: http://127.0.0.1:9/other, clientId: c, clientSecret: s, groupsClaim: roles }
 session: { secret: ${SESSION_SECRET}, refreshBefore: 60s, clockSkew: 0s, idleTimeout: 1h }
 routes:
   - { path: /public, upstream: http://127.0.0.1:7001, auth: public }
@@ -204,6 +204,10 @@ t.test('decide: routes that list their providers', async (t) => {
   const other = run('/only-other/x', session({ provider: 'p' }), { headers: API })
   t.equal(other.clear, false, 'the cookie of a session another route accepts is kept')
   t.match(other.logs.at(-1)?.msg, 'session from a provider this route does not accept')
+  const groups = (provider: string, claims: Record<string, unknown>): string => run('/admin', session({ provider, claims }), { headers: API }).kind
+  t.equal(groups('p', { groups: ['admins'] }), 'forward', 'groups of a session from p: p\'s groupsClaim')
+  t.equal(groups('other', { roles: ['admins'] }), 'forward', 'groups of a session from other: other\'s groupsClaim')
+  t.equal(groups('other', { groups: ['admins'] }), 'forbidden', 'not p\'s claim')
   const expiring = run('/only-other/x', session({ provider: 'p', expiresAt: NOW + 10_000 }), { headers: API })
   t.equal(expiring.kind, 'unauthenticated', 'a session the route does not accept is not refreshed for it')
 })
