@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose'
 import t from 'tap'
+import { parseConfig } from '../../src/config/load.js'
 import { request } from '../fixtures/browser.js'
 import { api, loginCookie, type Clock } from '../fixtures/gateway.js'
 import { CLIENT_SECRET, CLIENT_ID, startGateway, startStack, type Stack } from '../fixtures/stack.js'
@@ -143,4 +144,32 @@ t.test('a keyFile gives the same kid across restarts; a generated key is new on 
   const a = await startGateway(t, yaml('  ttl: 60s'), { issuer: s.idp.issuer, upstream: s.upstream.url })
   const b = await startGateway(t, yaml('  ttl: 60s'), { issuer: s.idp.issuer, upstream: s.upstream.url })
   t.not(await kid(a.url), await kid(b.url), 'without a key file, each start has its own key')
+})
+
+t.test('a reload keeps the generated key, and takes a new key file', async (t) => {
+  const kid = async (url: string): Promise<string> => (await request(`${url}/.gatehouse/jwks`)).json<{ keys: JWK[] }>().keys[0]!.kid!
+  const s = await stack(t)
+  const generated = await kid(s.url)
+  const same = await s.gh.reload(s.config)
+  t.equal(same.ok, true)
+  t.equal(await kid(s.url), generated, 'the generated key outlives a reload')
+
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-assertion-'))
+  const keyFile = join(dir, 'assertion.pem')
+  const newKey = (): void => { writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' })) }
+  newKey()
+  const text = yaml(`  keyFile: ${keyFile}`).replaceAll('{{PORT}}', new URL(s.url).port).replaceAll('{{PUBLIC}}', s.url).replaceAll('{{ISSUER}}', s.idp.issuer).replaceAll('{{UPSTREAM}}', s.upstream.url)
+  t.equal((await s.gh.reload(parseConfig(text, { env: {} }))).ok, true)
+  const first = await kid(s.url)
+  t.not(first, generated, 'a key file replaces the generated key')
+  const cookie = await loginCookie(s.browser(), `${s.url}/signed/`)
+  await api(`${s.url}/signed/x`, cookie)
+  const before = lastAssertion(s)!
+  newKey()
+  t.equal((await s.gh.reload(parseConfig(text, { env: {} }))).ok, true)
+  const second = await kid(s.url)
+  t.not(second, first, 'a rotated key file: the new key is published')
+  await api(`${s.url}/signed/x`, cookie)
+  t.equal(decodeProtectedHeader(lastAssertion(s)!).kid, second, 'and signs at once (nothing signed with the old key is reused)')
+  t.not(lastAssertion(s), before)
 })
