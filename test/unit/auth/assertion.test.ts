@@ -72,3 +72,15 @@ t.test('keys: PEM and JWK give the same kid; anything but a P-256 private key is
   t.throws(() => loadAssertionKey(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()), /got a ed25519 key/)
   t.throws(() => loadAssertionKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString()), /not a private key/)
 })
+
+t.test('bounded: the least recently used assertion is dropped first', async (t) => {
+  const s = new AssertionSigner(generateAssertionKey(), { issuer: 'https://gw.example', ttl: TTL, header: 'X-Gatehouse-Assertion', maxEntries: 2 })
+  const a = s.token(session({ id: 'a' }), 'http://u', 'groups', NOW)
+  s.token(session({ id: 'b' }), 'http://u', 'groups', NOW)
+  t.equal(s.token(session({ id: 'a' }), 'http://u', 'groups', NOW), a, 'a is used again')
+  s.token(session({ id: 'c' }), 'http://u', 'groups', NOW)
+  t.equal(s.signed, 3)
+  t.equal(s.token(session({ id: 'a' }), 'http://u', 'groups', NOW), a, 'a, used last, stayed')
+  s.token(session({ id: 'b' }), 'http://u', 'groups', NOW)
+  t.equal(s.signed, 4, 'b was dropped and is signed again')
+})
