@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import { buildAdmin } from './admin/server.js'
+import { generateAssertionKey, loadAssertionKey, type AssertionKey } from './auth/assertion.js'
 import { registerCallback } from './auth/callback.js'
 import { LOGIN_TTL_MS } from './auth/login-state.js'
 import { registerLogin } from './auth/login.js'
@@ -46,6 +47,8 @@ export interface AppDeps {
   store?: SessionStore
   /** Wraps the in-process revocation records (cluster workers share theirs); not used with Redis. */
   wrapRevocations?: (local: Revocations) => Revocations
+  /** The assertion key (private JWK text) when the config gives none: cluster workers get the primary's. Default: generated. */
+  assertionKey?: string
 }
 
 interface SessionBackend {
@@ -183,6 +186,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const backend = sessionBackend(config, log, deps.store)
   const store = backend.store
   const revocations = backend.revocations.kind === 'memory' && deps.wrapRevocations !== undefined ? deps.wrapRevocations(backend.revocations) : backend.revocations
+  let generatedKey: AssertionKey | undefined
   const shared = {
     log, now, metrics, store, revocations, serialize, newRequestId,
     observer,
@@ -193,6 +197,10 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     }, backend.refreshLock),
     consumedStates: new LRUCache<string, true>({ max: 100_000, ttl: LOGIN_TTL_MS }),
     callbackPath: CALLBACK_PATH,
+    assertionKey: () => {
+      generatedKey ??= deps.assertionKey !== undefined ? loadAssertionKey(deps.assertionKey) : generateAssertionKey()
+      return generatedKey
+    },
   }
   let generation: Generation = await buildGeneration(config, shared)
   // Every request reads ref.current once at its start; a reload assigns it.
@@ -231,7 +239,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   registerBackchannelLogout(ref, app)
   registerHandoff(ref, app)
   const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => sendErrorPage(reply, { correlationId: request.id, code: 'GH_NOT_FOUND' })
-  // private_key_jwt: the public keys of the config in force (404 while no provider uses one).
+  // The public keys of the config in force: private_key_jwt and the identity assertion (404 while neither is used).
   app.get('/.gatehouse/jwks', async (request, reply) => {
     const body = generation.jwks
     return body === undefined ? notFound(request, reply) : markGatewayResponse(reply, 'jwks').type('application/jwk-set+json').send(body)

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster'
 import { buildApp, type GatehouseApp } from './app.js'
-import { runPrimary } from './cluster/primary.js'
+import { ASSERTION_KEY_ENV, runPrimary } from './cluster/primary.js'
 import { ClusterRevocations, joinCluster } from './cluster/worker.js'
 import type { Config } from './config/types.js'
 import { configWarnings } from './config/warnings.js'
@@ -22,7 +22,10 @@ export async function run (config: Config, file?: string): Promise<GatehouseApp>
     if (reloader !== undefined) void reloader.reload('SIGHUP')
     else hupDuringStart = true
   })
-  const gh = await buildApp(config, worker ? { wrapRevocations: (local) => new ClusterRevocations(local) } : {})
+  // A worker signs assertions with the key the primary made (unless the config gives one), so all agree.
+  const assertionKey = worker ? process.env[ASSERTION_KEY_ENV] : undefined
+  delete process.env[ASSERTION_KEY_ENV]
+  const gh = await buildApp(config, worker ? { wrapRevocations: (local) => new ClusterRevocations(local), ...(assertionKey !== undefined ? { assertionKey } : {}) } : {})
   // Discovery starts before the port opens and runs in the background with
   // retries (/readyz reports it); a login that arrives while it is in flight
   // waits for it rather than failing.

@@ -14,15 +14,22 @@ import type { ReturnOrigin } from './auth/return-to.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { BearerVerifier } from './auth/bearer.js'
 import type { UpstreamTokenSource } from './auth/upstream-token.js'
+import type { AssertionSigner } from './auth/assertion.js'
 
 /** A route with everything the hot path needs computed at config load. */
 export interface CompiledRoute extends RouteConfig {
   readonly policy: CompiledPolicy | undefined
+  /** The policy for sessions of providers with another groupsClaim than the route's provider, by provider id. */
+  readonly policies: ReadonlyMap<string, CompiledPolicy | undefined> | undefined
   readonly plan: HeaderPlan
   readonly pool: Pool
   /** Upstream base path ('' or '/base'). */
   readonly basePath: string
   readonly oidc: OidcProvider
+  /** `providers:` with two or more: the providers an unauthenticated browser chooses among; else undefined. */
+  readonly choices: readonly OidcProvider[] | undefined
+  /** The upstream's origin: the `aud` of the assertions sent to it. */
+  readonly audience: string
   /** This route's series, created at start-up. */
   readonly metrics: RouteMetrics
   /** `acceptBearer`: verifies API clients' tokens (shared by routes with the same settings). */
@@ -54,6 +61,8 @@ export interface Gateway {
   readonly observer: Observer
   /** limits.loginsPerMinute, per client address. */
   readonly limiter: LoginLimiter
+  /** Signs the identity assertions of routes with `assertion: true` (undefined when no route has it). */
+  readonly assertion: AssertionSigner | undefined
 }
 
 /**

@@ -3,6 +3,7 @@ import type { JWK } from 'jose'
 import type { LRUCache } from 'lru-cache'
 import type { Pool } from 'undici'
 import { BearerVerifier } from './auth/bearer.js'
+import { AssertionSigner, generateAssertionKey, loadAssertionKey, type AssertionKey } from './auth/assertion.js'
 import { loadClientKey } from './auth/client-key.js'
 import { OidcProvider } from './auth/oidc.js'
 import { ClientCredentialsToken, StaticToken, type UpstreamTokenSource } from './auth/upstream-token.js'
@@ -41,12 +42,18 @@ export interface SharedParts {
   readonly newRequestId: () => string
   readonly callbackPath: string
   readonly observer: Observer
+  /**
+   * The assertion key used when the config gives none: made once per process
+   * (on first use) and kept across reloads; cluster workers get the primary's.
+   * Without it, each generation generates its own.
+   */
+  readonly assertionKey?: () => AssertionKey
 }
 
 export interface Generation {
   readonly gateway: Gateway
   readonly pools: UpstreamPools
-  /** The JWK Set body of `/.gatehouse/jwks` (private_key_jwt public keys), when a provider uses one. */
+  /** The JWK Set body of `/.gatehouse/jwks` (private_key_jwt and assertion public keys), when there is one. */
   readonly jwks: string | undefined
   /** Provider id -> the identity of its config (see providerIdentity). */
   readonly providerKeys: ReadonlyMap<string, string>
@@ -120,6 +127,13 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
     const k = await loadClientKey(p)
     clientKeys.set(k.kid, k.publicJwk)
   }
+  // The identity assertion's key, published beside them while a route sends assertions.
+  let assertion: AssertionSigner | undefined
+  if (config.routes.some((r) => r.assertion)) {
+    const key = config.assertion.key !== undefined ? loadAssertionKey(config.assertion.key) : shared.assertionKey?.() ?? generateAssertionKey()
+    assertion = new AssertionSigner(key, { issuer: config.publicUrl, ttl: config.assertion.ttl, header: config.assertion.header })
+    clientKeys.set(key.kid, key.publicJwk)
+  }
 
   const optionsKey = poolIdentity(config.upstream)
   const samePools = previous !== undefined && [...previous.originKeys.values()].every((k) => k === optionsKey)
@@ -152,7 +166,7 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
     }
     return g
   }
-  const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics, verifierFor, upstreamTokensFor })
+  const compiled = compileRoutes(config.routes, { providers, pools, metrics: shared.metrics, verifierFor, upstreamTokensFor, assertionHeader: config.assertion.header })
 
   const routes = buildRouteTable(compiled)
   const gateway: Gateway = Object.freeze({
@@ -171,6 +185,7 @@ export async function buildGeneration (config: Config, shared: SharedParts, prev
     newRequestId: shared.newRequestId,
     observer: shared.observer,
     limiter: new LoginLimiter(config.limits.loginsPerMinute, now),
+    assertion,
   })
   return {
     gateway,

@@ -34,6 +34,34 @@ export function renderErrorPage (p: PageOptions): string {
     `<p class="muted">Error ${p.status}${p.code !== undefined ? ` · <code>${escapeHtml(p.code)}</code>` : ''} · correlation id <code>${escapeHtml(p.correlationId)}</code></p></body></html>`
 }
 
+/** One link on the sign-in chooser page. */
+export interface ProviderChoice {
+  readonly id: string
+  readonly label: string
+}
+
+/** The code (and response mark) of the sign-in chooser page. */
+export const CHOOSER_CODE = 'GH_LOGIN_CHOOSE'
+
+/**
+ * The chooser page of a route with several providers: one link per provider
+ * to /.gatehouse/login with that provider and the return path. Everything
+ * from the request or the config is escaped (and URL-encoded in the links).
+ */
+export function renderChooserPage (choices: readonly ProviderChoice[], rd: string, correlationId: string): string {
+  const entry = errorEntry(CHOOSER_CODE)!
+  const items = choices.map((c) => `<li><a href="${escapeHtml(`/.gatehouse/login?provider=${encodeURIComponent(c.id)}&rd=${encodeURIComponent(rd)}`)}">${escapeHtml(c.label)}</a></li>`).join('')
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(entry.title)}</title><style>${STYLE}</style></head>` +
+    `<body><h1>${escapeHtml(entry.title)}</h1><p>${escapeHtml(entry.message)}</p><ul>${items}</ul>` +
+    `<p class="muted">correlation id <code>${escapeHtml(correlationId)}</code></p></body></html>`
+}
+
+/** Sends the sign-in chooser page (401: the request needs a sign-in; the page says where). */
+export function sendChooserPage (reply: FastifyReply, choices: readonly ProviderChoice[], rd: string): FastifyReply {
+  const html = renderChooserPage(choices, rd, reply.request.id)
+  return sendPage(reply.header('www-authenticate', 'Bearer realm="gatehouse"'), CHOOSER_CODE, errorEntry(CHOOSER_CODE)!.status, PAGE_CSP, html)
+}
+
 /** Headers every response Gatehouse makes itself carries. */
 export function markGatewayResponse (reply: FastifyReply, code: string): FastifyReply {
   return reply

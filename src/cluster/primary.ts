@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Config } from '../config/types.js'
+import { exportAssertionKey, generateAssertionKey } from '../auth/assertion.js'
 import { DRAIN_MARGIN_MS } from '../drain.js'
 import { ConfigWatcher, readConfig } from '../reload.js'
 import { adminServer } from './admin.js'
@@ -20,14 +21,19 @@ function log (level: 'info' | 'warn' | 'error', msg: string, extra: object = {})
   process.stdout.write(JSON.stringify({ level: n, time: Date.now(), pid: process.pid, role: 'primary', ...extra, msg }) + '\n')
 }
 
+/** Where a worker finds the assertion key the primary made (read and removed from its environment at start). */
+export const ASSERTION_KEY_ENV = 'GATEHOUSE_ASSERTION_KEY_JWK'
+
 /** The primary process: never returns; exits when the workers are gone after a signal. */
 export function runPrimary (config: Config, file?: string): void {
   let closing = false
   // The latest valid file: its shutdownGrace and reload.watch apply here.
   let current = config
   let everListening = false
+  // One assertion key for every worker (used when the config gives none), also for workers started later.
+  const assertionKey = exportAssertionKey(generateAssertionKey())
   const fork = (): void => {
-    const w = cluster.fork()
+    const w = cluster.fork({ [ASSERTION_KEY_ENV]: assertionKey })
     w.on('message', (m: unknown) => {
       // A session ended in one worker ends in all (in-memory revocation records are per process).
       if (isMessage(m) && m.type === 'gatehouse:revoke') {

@@ -1,4 +1,5 @@
 import { section, type Checker } from './fields.js'
+import { assertion } from './sections/assertion.js'
 import { providers, yieldsAccessToken } from './sections/providers.js'
 import { routes, type RouteDraft } from './sections/routes.js'
 import { limits, log, reload, shutdownGrace, upstream, workers } from './sections/runtime.js'
@@ -27,6 +28,7 @@ export const configFile = section({
   providers,
   session,
   routes,
+  assertion,
   shutdownGrace,
   reload,
 }, {
@@ -37,6 +39,12 @@ export const configFile = section({
       c.add('publicUrl', `must be an origin only, like https://app.example.com (got path ${JSON.stringify(publicUrl.pathname + publicUrl.search)})`)
     }
     const routes = resolveRoutes(c, v.routes, v.providers)
+    const assertionHeader = v.assertion.header.toLowerCase().replaceAll('_', '-')
+    for (const r of routes) {
+      for (const [name] of r.headers) {
+        if (name.toLowerCase().replaceAll('_', '-') === assertionHeader) c.add(`routes[${r.index}].headers.${name}`, `is the assertion header (assertion.header), which carries the signed assertion`)
+      }
+    }
     if (v.workers > 1 && v.session.store === 'memory') {
       c.add('workers', 'memory sessions live inside one process; with more than one worker use session.store cookie or redis')
     }
@@ -67,22 +75,34 @@ export const configFile = section({
       providers: v.providers,
       session: v.session,
       routes,
+      assertion: v.assertion,
       shutdownGrace: v.shutdownGrace,
       reload: v.reload,
     }
   },
 })
 
-/** Gives each route its provider (default: the first) and checks the route can be served by that provider's flow. */
+/**
+ * Gives each route its provider (default: the first, or the first of its
+ * `providers`) and checks the route can be served by each provider it names.
+ */
 function resolveRoutes (c: Checker, drafts: readonly RouteDraft[], providers: readonly ProviderConfig[]): RouteConfig[] {
   const ids = providers.map((p) => p.id)
+  const have = `(have: ${ids.join(', ') || 'none'})`
   const known = (id: string, at: string): void => {
-    if (!ids.includes(id)) c.add(at, `no provider with id ${JSON.stringify(id)} (have: ${ids.join(', ') || 'none'})`)
+    if (!ids.includes(id)) c.add(at, `no provider with id ${JSON.stringify(id)} ${have}`)
   }
   return drafts.map(({ bearerGiven, acceptBearer, upstreamToken, ...draft }) => {
     const path = `routes[${draft.index}]`
-    const provider = draft.provider ?? ids[0] ?? 'default'
-    if (draft.provider !== undefined) known(provider, `${path}.provider`)
+    const listed = draft.providers
+    listed?.forEach((id, i) => {
+      if (!ids.includes(id)) known(id, `${path}.providers[${i}]`)
+      else if (listed.indexOf(id) !== i) c.add(`${path}.providers[${i}]`, `${JSON.stringify(id)} is listed twice`)
+    })
+    if (listed !== undefined && listed.length === 0) c.add(`${path}.providers`, 'must list at least one provider id')
+    const provider = draft.provider ?? listed?.[0] ?? ids[0] ?? 'default'
+    if (draft.provider !== undefined && !ids.includes(provider)) known(provider, `${path}.provider`)
+    else if (draft.provider !== undefined && listed !== undefined && listed.length > 0 && !listed.includes(provider)) c.add(`${path}.provider`, `${JSON.stringify(provider)} is not in the route's providers (${listed.join(', ')})`)
     acceptBearer?.providers?.forEach((id, i) => { known(id, `${path}.acceptBearer.providers[${i}]`) })
     if (upstreamToken?.kind === 'clientCredentials') {
       const at = `${path}.upstreamToken.clientCredentials.provider`
@@ -94,14 +114,16 @@ function resolveRoutes (c: Checker, drafts: readonly RouteDraft[], providers: re
       ...(acceptBearer !== undefined ? { acceptBearer: { ...acceptBearer, providers: acceptBearer.providers ?? [provider] } } : {}),
       ...(upstreamToken !== undefined ? { upstreamToken: upstreamToken.kind === 'clientCredentials' ? { ...upstreamToken, provider: upstreamToken.provider ?? provider } : upstreamToken } : {}),
     }
-    const p = providers.find((q) => q.id === provider)
     // An implicit login with response_type=id_token yields no access token: a
     // route that promises one to its upstream could never be served. (A public
-    // route forwards no token at all.)
-    // (With upstreamToken, the gateway's own token is sent instead.)
-    if (p !== undefined && draft.auth !== 'public' && draft.bearer === 'access_token' && upstreamToken === undefined && !yieldsAccessToken(p.responseType)) {
-      const defaulted = bearerGiven ? '' : ' (access_token is the default)'
-      c.add(`${path}.bearer`, `provider ${JSON.stringify(p.id)} uses responseType ${JSON.stringify(p.responseType)}, which yields no access token${defaulted}; use bearer: id_token or none`)
+    // route forwards no token at all; with upstreamToken, the gateway's own
+    // token is sent instead.)
+    for (const id of new Set([provider, ...(listed ?? [])])) {
+      const p = providers.find((q) => q.id === id)
+      if (p !== undefined && draft.auth !== 'public' && draft.bearer === 'access_token' && upstreamToken === undefined && !yieldsAccessToken(p.responseType)) {
+        const defaulted = bearerGiven ? '' : ' (access_token is the default)'
+        c.add(`${path}.bearer`, `provider ${JSON.stringify(p.id)} uses responseType ${JSON.stringify(p.responseType)}, which yields no access token${defaulted}; use bearer: id_token or none`)
+      }
     }
     return { ...draft, provider, ...extra }
   })

@@ -49,6 +49,8 @@ export interface ProviderConfig {
   readonly allowInsecureHttp: boolean
   /** Where the provider sends the user back after RP-initiated logout (default: publicUrl + rd). */
   readonly postLogoutRedirectUri?: string
+  /** The label on the sign-in chooser page (default: the id). */
+  readonly name?: string
 }
 
 /** Where Redis is: exactly one of `url`, `sentinels` (with `sentinelName`) or `cluster`. */
@@ -109,6 +111,12 @@ export interface RouteConfig {
   readonly host?: string
   readonly upstream: string
   readonly provider: string
+  /**
+   * `providers:` as written: a session from one of these is accepted, and an
+   * unauthenticated browser chooses among them (with two or more). Undefined:
+   * the route logs in at `provider` and accepts a session from any provider.
+   */
+  readonly providers?: readonly string[]
   readonly auth: AuthMode
   readonly unauthenticated: UnauthenticatedMode
   readonly allow?: AllowConfig
@@ -120,6 +128,18 @@ export interface RouteConfig {
   readonly acceptBearer?: AcceptBearerConfig
   /** The gateway's own token sent upstream instead of the user's. */
   readonly upstreamToken?: UpstreamTokenConfig
+  /** Send the signed identity assertion (the top-level `assertion` section) upstream. */
+  readonly assertion: boolean
+}
+
+/** The signed identity assertion: an ES256 JWT sent upstream on routes with `assertion: true`. */
+export interface AssertionConfig {
+  /** The request header that carries it (stripped from every incoming request). */
+  readonly header: string
+  /** Lifetime of one assertion, ms. */
+  readonly ttl: number
+  /** PEM or private JWK text of the P-256 signing key; absent: a key is generated at start. */
+  readonly key?: string
 }
 
 export interface AcceptBearerConfig {
@@ -186,6 +206,7 @@ export interface Config {
   readonly providers: readonly ProviderConfig[]
   readonly session: SessionConfig
   readonly routes: readonly RouteConfig[]
+  readonly assertion: AssertionConfig
   /** SIGTERM/SIGINT: how long the proxy keeps serving (in-flight and new requests) before it exits, ms. */
   readonly shutdownGrace: number
   /** `reload.watch`: reload when the file (or a secret file it names) changes, as SIGHUP does. */

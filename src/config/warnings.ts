@@ -6,7 +6,8 @@ import type { Config } from './types.js'
  * Things a valid configuration does that an operator should know about at
  * start-up: flows RFC 9700 discourages, and form_post behind a plain-http
  * public URL, whose login cookie cannot be SameSite=None (see login-state.ts);
- * a TLS listener behind a plain-http publicUrl, or a certificate about to expire.
+ * a TLS listener behind a plain-http publicUrl, or a certificate about to expire;
+ * and an assertion asked of a route that never has a user to assert.
  */
 export function configWarnings (config: Config, now = Date.now()): string[] {
   const out: string[] = []
@@ -25,6 +26,9 @@ export function configWarnings (config: Config, now = Date.now()): string[] {
     const days = Math.floor((expires - now) / 86_400_000)
     if (expires <= now) out.push(`tls.certFile: the certificate expired on ${new Date(expires).toISOString()}; browsers will refuse it`)
     else if (days < 7) out.push(`tls.certFile: the certificate expires on ${new Date(expires).toISOString()} (in ${days} day${days === 1 ? '' : 's'}); renew it and reload (SIGHUP)`)
+  }
+  for (const r of config.routes) {
+    if (r.assertion && r.auth === 'public') out.push(`routes[${r.index}].assertion: a public route reads no session, so it never sends an assertion`)
   }
   return out
 }

@@ -42,6 +42,8 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_NO_ROUTE: { status: 404, title: 'Not found', message: 'No route is configured for this address.' },
   GH_FORBIDDEN: { status: 403, title: 'Access denied', message: 'You are signed in, but this account may not use this application.' },
   GH_RATE_LIMITED: { status: 429, title: 'Too many sign-in attempts', message: 'Too many sign-ins were started from your network address. Please wait and try again.' },
+  // The sign-in chooser of a route with several providers (a page, not an error: the request needs a sign-in).
+  GH_LOGIN_CHOOSE: { status: 401, title: 'Sign in', message: 'Choose how to sign in:' },
   GH_UNKNOWN_PROVIDER: { status: 400, title: 'Unknown identity provider', message: 'The sign-in link names an identity provider this gateway does not know.' },
   // Forward-auth calls (/.gatehouse/auth) whose original request cannot be read.
   GH_AUTH_NO_ORIGINAL_URL: { status: 400, title: 'Bad request', message: 'The forward-auth call does not say which request to judge: send X-Forwarded-Uri (with X-Forwarded-Host, -Proto, -Method), X-Original-URL, or X-Original-URI with Host.' },

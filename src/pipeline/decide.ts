@@ -55,13 +55,14 @@ interface ActionBase {
 }
 
 export type Action =
-  /** Forward to the route's upstream with these headers. */
-  | ActionBase & { readonly kind: 'forward', readonly route: CompiledRoute, readonly path: string, readonly headers: Record<string, string | string[]>, readonly session: Session | null }
+  /** Forward to the route's upstream with these headers; `assertion`: with the signed identity assertion too (the entry signs it). */
+  | ActionBase & { readonly kind: 'forward', readonly route: CompiledRoute, readonly path: string, readonly headers: Record<string, string | string[]>, readonly session: Session | null, readonly assertion: boolean }
   /**
    * Send the browser to sign in (to /.gatehouse/login first with `loginRedirect: gateway`).
    * `host`: the request's, where `rd` is (a login asked for on another host than publicUrl's runs there).
+   * With `choices`, the browser first chooses among those providers (`provider` is the route's first).
    */
-  | ActionBase & { readonly kind: 'login', readonly provider: OidcProvider, readonly rd: string, readonly host: string, readonly via: Config['loginRedirect'] }
+  | ActionBase & { readonly kind: 'login', readonly provider: OidcProvider, readonly rd: string, readonly host: string, readonly via: Config['loginRedirect'], readonly choices?: readonly OidcProvider[] | undefined }
   /** Renew a session without refresh token at the provider with prompt=none (`host` as for login). */
   | ActionBase & { readonly kind: 'renew', readonly provider: OidcProvider, readonly rd: string, readonly host: string, readonly session: Session }
   /** Refresh the session's tokens first, then call afterRefresh(). */
@@ -160,6 +161,13 @@ export function decide (ctx: DecideContext, facts: RequestFacts, target: RouteTa
     logs = [{ level: 'debug', fields: { outcome: read.outcome }, msg: 'session cookie not accepted' }]
     clear = true
   }
+  if (session !== null && route.providers !== undefined && !route.providers.includes(session.provider)) {
+    // A route that lists its providers takes no session from another one:
+    // the request goes on as not signed in (the cookie stays, for the routes
+    // that accept it, until a sign-in here replaces it).
+    logs = [...logs, { level: 'debug', fields: { provider: session.provider, route: route.index }, msg: 'session from a provider this route does not accept' }]
+    session = null
+  }
   const { refreshBefore, clockSkew } = ctx.config.session
   if (session !== null && needsRefresh(session, now, refreshBefore, clockSkew)) {
     if (session.refreshToken !== undefined) {
@@ -243,11 +251,11 @@ function authorize (ctx: DecideContext, facts: RequestFacts, target: RouteTarget
   if (session === null) {
     if (route.auth !== 'required') return forwardTo(ctx, facts, target, cookieRest, null, base)
     if (wantsLoginRedirect(facts.method, facts.headers, route.unauthenticated)) {
-      return { kind: 'login', provider: route.oidc, rd: safeReturnTo(facts.url), host: facts.host, via: ctx.config.loginRedirect, outcome: 'login_redirect', decision: 'login:redirect', ...base }
+      return { kind: 'login', provider: route.oidc, rd: safeReturnTo(facts.url), host: facts.host, via: ctx.config.loginRedirect, choices: route.choices, outcome: 'login_redirect', decision: 'login:redirect', ...base }
     }
     return { kind: 'unauthenticated', outcome: 'unauthenticated', decision: 'deny:unauthenticated', ...base }
   }
-  const verdict = evaluatePolicy(route.policy, session.claims)
+  const verdict = evaluatePolicy(route.policies?.get(session.provider) ?? route.policy, session.claims)
   if (!verdict.allow) {
     return {
       kind: 'forbidden',
@@ -314,6 +322,7 @@ function forwardTo (ctx: DecideContext, facts: RequestFacts, target: RouteTarget
     path: upstreamPath(route, target.sent, facts.query),
     headers,
     session,
+    assertion: route.assertion && session !== null,
     outcome: session === null && bearer === undefined ? 'proxied_anonymous' : 'proxied',
     decision: bearer !== undefined ? 'allow:bearer' : session !== null ? 'allow:session' : route.auth === 'public' ? 'allow:public' : 'allow:anonymous',
     user: bearer !== undefined ? bearer.sub : session?.sub,

@@ -4,9 +4,10 @@ import type { GatewayRef } from '../context.js'
 import { loginRateLimited, startLogin } from '../auth/login.js'
 import { loginElsewhere, redirectElsewhere } from '../auth/handoff.js'
 import { UPSTREAM_FAILURE_CODES } from '../errors.js'
-import { markGatewayResponse, sendErrorPage, writeErrorPage } from '../pages.js'
+import { markGatewayResponse, sendChooserPage, sendErrorPage, writeErrorPage } from '../pages.js'
 import type { Action } from '../pipeline/decide.js'
 import { decideRequest, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
+import { attachAssertion } from './assertion.js'
 import { forward } from './forward.js'
 
 /**
@@ -55,6 +56,7 @@ function startForward (d: Decided, raw: IncomingMessage, res: ServerResponse, se
   if (action.kind !== 'forward') return
   const headers = action.headers
   if (requestId !== undefined) headers['x-request-id'] = requestId
+  if (action.assertion) attachAssertion(gw, action, headers, d.now)
   forward(raw, res, {
     pool: action.route.pool,
     method: d.facts.method,
@@ -91,6 +93,11 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
       return undefined
     }
     case 'login': {
+      if (action.choices !== undefined) {
+        // Several providers: the browser chooses; each link starts its login at /.gatehouse/login.
+        recordDecision(d)
+        return sendChooserPage(reply, action.choices.map((p) => ({ id: p.id, label: p.cfg.name ?? p.id })), action.rd)
+      }
       // Asked for on another host than publicUrl's: the login runs there (auth/handoff.ts).
       const elsewhere = loginElsewhere(gw, action.host, action.rd, d.facts.headers.cookie, action.provider.id)
       if (elsewhere !== undefined) {
@@ -100,7 +107,8 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
       if (action.via === 'gateway') {
         // Counted (and limited) at /.gatehouse/login, where this redirect leads.
         recordDecision(d)
-        return markGatewayResponse(reply, 'login-redirect').redirect(`/.gatehouse/login?rd=${encodeURIComponent(action.rd)}`, 302)
+        const provider = action.provider === gw.defaultProvider ? '' : `provider=${encodeURIComponent(action.provider.id)}&`
+        return markGatewayResponse(reply, 'login-redirect').redirect(`/.gatehouse/login?${provider}rd=${encodeURIComponent(action.rd)}`, 302)
       }
       // This browser has no session: a login it starts counts against its address.
       const limited = loginRateLimited(gw, request, reply, 'start', action.rd)

@@ -106,7 +106,7 @@ t.test('schema prints a JSON Schema of the file', async (t) => {
   const schema = JSON.parse(r.stdout) as { $schema: string, additionalProperties: boolean, properties: Record<string, unknown> }
   t.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema')
   t.equal(schema.additionalProperties, false)
-  t.same(Object.keys(schema.properties), ['listen', 'tls', 'publicUrl', 'trustProxy', 'admin', 'log', 'limits', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes', 'shutdownGrace', 'reload'])
+  t.same(Object.keys(schema.properties), ['listen', 'tls', 'publicUrl', 'trustProxy', 'admin', 'log', 'limits', 'loginRedirect', 'upstream', 'workers', 'providers', 'session', 'routes', 'assertion', 'shutdownGrace', 'reload'])
   t.equal(run(['schema', 'extra']).status, 1, 'no stray arguments')
 })
 

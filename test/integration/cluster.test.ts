@@ -64,6 +64,7 @@ providers:
     clientSecret: ${CLIENT_SECRET}
 session: { secret: ${SESSION_SECRET} }
 routes:
+  - { path: /signed, upstream: ${upstream.url}, assertion: true }
   - { path: /, upstream: ${upstream.url} }
 `)
   // The same TypeScript loader as this test, so the CLI runs from src/ (workers inherit it).
@@ -90,9 +91,27 @@ routes:
   t.equal(served.length, 2, 'both workers answered requests')
   t.equal(served.reduce((a, m) => a + Number(m[2]), 0), 6)
 
+  // No assertion key configured: the primary made one, and every worker signs with it and publishes it.
+  const kids = new Set<string>()
+  const answeredBy = new Set<string>()
+  for (let i = 0; i < 6; i++) {
+    const r = await request(`${publicUrl}/.gatehouse/jwks`)
+    kids.add(String(r.json<{ keys: { kid: string }[] }>().keys[0]!.kid))
+    answeredBy.add(String(r.headers['x-request-id']).split(/[-_]/)[0]!)
+  }
+  t.equal(answeredBy.size, 2, 'both workers served /.gatehouse/jwks')
+  t.equal(kids.size, 1, 'with one and the same key')
+
   const b = new Browser()
   t.equal((await b.login(`${publicUrl}/hello`)).status, 200, 'login through the cluster')
   const cookie = await b.cookieHeader(`${publicUrl}/`)
+  const signedKids = new Set<string>()
+  for (let i = 0; i < 4; i++) {
+    t.equal((await request(`${publicUrl}/signed/x`, { headers: { cookie, accept: 'application/json' } })).status, 200)
+    const jwt = String(upstream.received.at(-1)!.headers['x-gatehouse-assertion'])
+    signedKids.add(String(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid))
+  }
+  t.same([...signedKids], [...kids], 'every worker\'s assertions name the published key')
   for (let i = 0; i < 4; i++) t.equal((await request(`${publicUrl}/x`, { headers: { cookie, accept: 'application/json' } })).status, 200, 'the session works on every worker')
   t.equal((await b.fetch(`${publicUrl}/.gatehouse/logout`)).status, 302)
   // The copy taken before logout must fail on both workers, not only the one that did the logout.

@@ -68,6 +68,7 @@ export const provider = section({
   tenants: strings({ description: 'Entra ID multi-tenant: the tenant ids (tid) accepted, with issuer https://login.microsoftonline.com/organizations/v2.0 (or common/v2.0)' }),
   allowInsecureHttp: flag({ def: false, description: 'allow a non-loopback http:// issuer (never in production)' }),
   postLogoutRedirectUri: text({ description: 'sent to the end-session endpoint; must be registered at the provider' }),
+  name: text({ description: 'the label on the sign-in chooser page of routes with several providers (default: the id)' }),
 }, {
   description: 'an OpenID Connect provider',
   build (v, c, { path }): ProviderConfig {
@@ -139,6 +140,7 @@ export const provider = section({
       ...(tenants !== undefined ? { tenants } : {}),
       allowInsecureHttp: v.allowInsecureHttp,
       ...(postLogoutRedirectUri !== undefined ? { postLogoutRedirectUri } : {}),
+      ...(v.name !== undefined ? { name: v.name } : {}),
     }
   },
 })

@@ -7,8 +7,8 @@ const AUTH_MODES: readonly AuthMode[] = ['required', 'optional', 'public']
 const UNAUTH_MODES: readonly UnauthenticatedMode[] = ['auto', 'redirect', 'deny']
 const BEARER_MODES: readonly BearerMode[] = ['access_token', 'id_token', 'none']
 /** Headers a route may not claim as identity headers: the proxy or HTTP itself owns them. */
-const RESERVED_HEADERS = new Set(['host', 'cookie', 'set-cookie', 'authorization', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+export const RESERVED_HEADERS = new Set(['host', 'cookie', 'set-cookie', 'authorization', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
+export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
 const HOST = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/
 
 export const DEFAULT_HEADERS: readonly (readonly [string, string])[] = Object.freeze([
@@ -186,6 +186,7 @@ export const route = section({
   host: text({ description: 'host name or *.example.com; any host when absent' }),
   upstream: url({ required: true, description: 'http(s)://host:port[/base]; a base path is prepended' }),
   provider: text({ description: 'a provider id (default: the first provider)' }),
+  providers: strings({ description: 'several provider ids: a session from any of them is accepted; an unauthenticated browser chooses (default: provider alone logs in, a session from any provider is accepted)' }),
   auth: choice(AUTH_MODES, { def: 'required', description: 'required | optional (identity when signed in) | public (no session)' }),
   unauthenticated: choice(UNAUTH_MODES, { def: 'auto', description: 'auto (browser: login, API: 401) | redirect | deny' }),
   allow,
@@ -194,6 +195,7 @@ export const route = section({
   stripPrefix: flag({ def: false, description: 'true: /app/x is forwarded as /x' }),
   acceptBearer,
   upstreamToken,
+  assertion: flag({ def: false, description: 'send the signed identity assertion (see the top-level assertion section) upstream' }),
 }, {
   description: 'a route: first match wins, most specific host and path first',
   build (v, c, { path, raw, index }): RouteDraft {
@@ -221,6 +223,7 @@ export const route = section({
       ...(host !== undefined ? { host } : {}),
       upstream: upstreamNorm,
       provider: v.provider,
+      ...(v.providers !== undefined ? { providers: v.providers } : {}),
       auth: v.auth,
       unauthenticated: v.unauthenticated,
       ...(v.allow !== undefined ? { allow: v.allow } : {}),
@@ -230,6 +233,7 @@ export const route = section({
       stripPrefix: v.stripPrefix,
       ...(v.acceptBearer !== undefined ? { acceptBearer: v.acceptBearer } : {}),
       ...(v.upstreamToken !== undefined ? { upstreamToken: v.upstreamToken } : {}),
+      assertion: v.assertion,
     }
   },
 })

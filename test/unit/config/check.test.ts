@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
@@ -40,6 +41,9 @@ function problems (text: string, env: Record<string, string> = {}, files: Record
     throw err
   }
 }
+
+const PARTNER = '    clientSecret: provider-issued-secret\n  - id: partner\n    issuer: https://partner.example.net/\n    clientId: p\n    clientSecret: partner-issued-secret'
+const pem = (type: 'rsa' | 'ec', curve?: string): string => (type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: curve! })).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
 
 interface Case { name: string, broken: Parts, fixed: Parts, want: string[], env?: Record<string, string>, files?: Record<string, string> }
 
@@ -198,6 +202,45 @@ const cases: Case[] = [
       'providers[2].tenants[1]: not a tenant id (a GUID, the Directory (tenant) ID): "11111111-2222-4333-8444-55555555555"',
       'providers[3].tenants: applies only with issuer https://login.microsoftonline.com/organizations/v2.0 or https://login.microsoftonline.com/common/v2.0 (one tenant\'s issuer needs no list)',
       'providers[4].tenants: must list at least one tenant id',
+    ],
+  },
+  {
+    name: 'providers on a route: known ids, each once, and provider among them',
+    broken: {
+      provider: PARTNER,
+      routes: '  - path: /a\n    upstream: http://127.0.0.1:3000\n    providers: [default, nobody]\n  - path: /b\n    upstream: http://127.0.0.1:3000\n    provider: default\n    providers: [partner, partner]',
+    },
+    fixed: {
+      provider: PARTNER,
+      routes: '  - path: /a\n    upstream: http://127.0.0.1:3000\n    providers: [default, partner]\n  - path: /b\n    upstream: http://127.0.0.1:3000\n    provider: partner\n    providers: [partner, default]',
+    },
+    want: [
+      'routes[0].providers[1]: no provider with id "nobody" (have: default, partner)',
+      'routes[1].providers[1]: "partner" is listed twice',
+      'routes[1].provider: "default" is not in the route\'s providers (partner, partner)',
+    ],
+  },
+  {
+    name: 'the assertion: a header the proxy owns, a ttl out of range, a key that cannot sign ES256',
+    broken: { top: 'assertion:\n  header: Authorization\n  ttl: 5s\n  keyFile: /run/secrets/rsa.pem', routes: '  - upstream: http://127.0.0.1:3000\n    assertion: true' },
+    fixed: { top: 'assertion:\n  header: X-Assertion\n  ttl: 5m\n  keyFile: /run/secrets/ec.pem', routes: '  - upstream: http://127.0.0.1:3000\n    assertion: true' },
+    files: { '/run/secrets/rsa.pem': pem('rsa'), '/run/secrets/ec.pem': pem('ec', 'P-256') },
+    want: [
+      'assertion.header: this header is managed by the proxy and cannot carry the assertion',
+      'assertion.ttl: must be from 10s to 1h, got 5s',
+      'assertion.key: assertions are signed with ES256: the key must be an EC P-256 key (got a rsa key)',
+    ],
+  },
+  {
+    name: 'the assertion: a P-384 key, a ttl of a fraction of a second, and a route header named like the assertion header',
+    broken: { top: 'assertion:\n  ttl: 30500ms\n  key: ${KEY}', routes: '  - upstream: http://127.0.0.1:3000\n    headers: { X-Gatehouse-Assertion: sub }' },
+    fixed: { top: 'assertion:\n  ttl: 30s\n  keyFile: /run/secrets/ec.pem', routes: '  - upstream: http://127.0.0.1:3000\n    headers: { X-User: sub }' },
+    env: { KEY: JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'jwk' })) },
+    files: { '/run/secrets/ec.pem': pem('ec', 'P-256') },
+    want: [
+      'assertion.ttl: must be whole seconds (iat and exp are in seconds)',
+      'assertion.key: assertions are signed with ES256: the key must be an EC P-256 key (got curve secp384r1)',
+      'routes[0].headers.X-Gatehouse-Assertion: is the assertion header (assertion.header), which carries the signed assertion',
     ],
   },
 ]

@@ -88,6 +88,8 @@ t.test('start-up warnings', async (t) => {
   const httpFormPost = configWarnings(parseConfig(yaml('    clientSecret: s\n    responseMode: form_post\n', undefined, 'http://app.internal:8080'), { env: {} }))
   t.match(httpFormPost, [/^providers\[0\]\.responseMode: form_post with a plain-http publicUrl/])
   t.same(configWarnings(parseConfig(yaml('    clientSecret: s\n    responseMode: form_post\n', undefined, 'http://127.0.0.1:8080'), { env: {} })), [], 'loopback http: the cookie can be Secure')
+  const publicAssertion = configWarnings(parseConfig(yaml('    clientSecret: s\n', '  - path: /\n    upstream: http://127.0.0.1:3000\n    assertion: true\n  - path: /open\n    upstream: http://127.0.0.1:3000\n    auth: public\n    assertion: true\n'), { env: {} }))
+  t.same(publicAssertion, ['routes[1].assertion: a public route reads no session, so it never sends an assertion'])
 })
 
 t.test('the demo config works with every response type (one field)', async (t) => {

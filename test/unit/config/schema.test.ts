@@ -47,6 +47,7 @@ const base = (): Obj => ({
   providers: [{ issuer: 'https://id.example.com/', clientId: 'c', clientSecret: 'provider-issued-secret' }],
   session: { secret: 'schema-test-session-secret-0123456789abcdef', redis: { url: 'redis://127.0.0.1:6379' }, memory: {} },
   routes: [{ upstream: 'http://127.0.0.1:3000', allow: {}, acceptBearer: {}, upstreamToken: { clientCredentials: {} } }],
+  assertion: {},
   reload: {},
 })
 
@@ -122,6 +123,8 @@ t.test('a file that sets every field: valid for validate and for the schema', as
   t.equal(c.routes[2]!.pathRegex, '^/api/v[0-9]+/health$')
   t.same(c.routes[1]!.upstreamToken, { kind: 'static', token: 'static-upstream-token-0123456789' })
   t.same(c.routes[0]!.acceptBearer, { providers: ['partner'], audiences: ['https://api.example.com'], introspect: true })
+  t.equal(c.assertion.key, pem.replace(/\n$/, ''), 'assertion.keyFile is read')
+  t.same(c.routes[0]!.providers, ['partner', 'main'])
   // Every map of the schema appears in the file, so no section is left untested.
   const written = new Set<string>()
   const walk = (v: unknown, path: string): void => {

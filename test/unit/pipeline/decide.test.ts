@@ -22,7 +22,7 @@ listen: 127.0.0.1:8080
 publicUrl: http://gw.test:8080
 providers:
   - { id: p, issuer: http://127.0.0.1:9/, clientId: c, clientSecret: s }
-  - { id: other, issuer: http://127.0.0.1:9/other, clientId: c, clientSecret: s }
+  - { id: other, issuer: http://127.0.0.1:9/other, clientId: c, clientSecret: s, groupsClaim: roles }
 session: { secret: ${SESSION_SECRET}, refreshBefore: 60s, clockSkew: 0s, idleTimeout: 1h }
 routes:
   - { path: /public, upstream: http://127.0.0.1:7001, auth: public }
@@ -36,6 +36,11 @@ routes:
   - { path: /cors, upstream: http://127.0.0.1:7001, allowPreflight: true }
   - { path: /get-only, upstream: http://127.0.0.1:7001, methods: [GET] }
   - { host: only.test, path: /, upstream: http://127.0.0.1:7003 }
+  - { path: /multi, upstream: http://127.0.0.1:7001, providers: [p, other] }
+  - { path: /multi-opt, upstream: http://127.0.0.1:7001, providers: [p, other], auth: optional }
+  - { path: /only-other, upstream: http://127.0.0.1:7001, providers: [other] }
+  - { path: /signed, upstream: http://127.0.0.1:7004/base, assertion: true }
+  - { path: /signed-public, upstream: http://127.0.0.1:7004, assertion: true, auth: public }
   - { path: /x, upstream: http://127.0.0.1:7001 }
   - { path: /bapi, upstream: http://127.0.0.1:7001, acceptBearer: {}, allow: { groups: [admins] } }
   - { path: /bnone, upstream: http://127.0.0.1:7001, acceptBearer: {}, bearer: none, auth: optional }
@@ -173,6 +178,57 @@ t.test('decide: what goes upstream', async (t) => {
   t.same(pub.kind === 'forward' ? Object.keys(pub.headers).filter((h) => h.toLowerCase() === 'x-forwarded-email') : ['x'], [], 'a public route strips identity headers and adds none')
   const strip = run('/strip/a/b?c', alice, { headers: API })
   t.equal(strip.kind === 'forward' ? strip.path : '', '/base/a/b?c', 'prefix stripped, base path added')
+})
+
+t.test('decide: routes that list their providers', async (t) => {
+  const fromP = session()
+  const fromOther = session({ provider: 'other' })
+  const cases: [string, Session | null, Record<string, string>, string, string][] = [
+    // url, session, headers, kind, what
+    ['/multi/x', null, BROWSER, 'login', 'choices p,other'],
+    ['/multi/x', null, API, 'unauthenticated', ''],
+    ['/multi/x', fromP, API, 'forward', 'alice'],
+    ['/multi/x', fromOther, API, 'forward', 'alice'],
+    ['/only-other/x', fromOther, API, 'forward', 'alice'],
+    // A session from a provider the route does not list: not signed in there.
+    ['/only-other/x', fromP, API, 'unauthenticated', ''],
+    ['/only-other/x', fromP, BROWSER, 'login', 'provider other'],
+    ['/multi-opt/x', session({ provider: 'gone' }), API, 'forward', 'anonymous'],
+    // A route without providers: takes a session from any provider, logs in at its own.
+    ['/x', fromOther, API, 'forward', 'alice'],
+    ['/x', null, BROWSER, 'login', 'provider p'],
+  ]
+  for (const [url, s, headers, kind, what] of cases) {
+    const a = run(url, s, { headers })
+    let got = ''
+    if (a.kind === 'login') got = a.choices !== undefined ? `choices ${a.choices.map((p) => p.id).join(',')}` : `provider ${a.provider.id}`
+    if (a.kind === 'forward') got = a.session?.sub ?? 'anonymous'
+    t.same([a.kind, got], [kind, what], `${url} ${s?.provider ?? 'no session'} ${headers.accept}`)
+  }
+  const other = run('/only-other/x', session({ provider: 'p' }), { headers: API })
+  t.equal(other.clear, false, 'the cookie of a session another route accepts is kept')
+  t.match(other.logs.at(-1)?.msg, 'session from a provider this route does not accept')
+  const groups = (provider: string, claims: Record<string, unknown>): string => run('/admin', session({ provider, claims }), { headers: API }).kind
+  t.equal(groups('p', { groups: ['admins'] }), 'forward', 'groups of a session from p: p\'s groupsClaim')
+  t.equal(groups('other', { roles: ['admins'] }), 'forward', 'groups of a session from other: other\'s groupsClaim')
+  t.equal(groups('other', { groups: ['admins'] }), 'forbidden', 'not p\'s claim')
+  const expiring = run('/only-other/x', session({ provider: 'p', expiresAt: NOW + 10_000 }), { headers: API })
+  t.equal(expiring.kind, 'unauthenticated', 'a session the route does not accept is not refreshed for it')
+})
+
+t.test('decide: the forward Action says when to attach the signed assertion', async (t) => {
+  const alice = session()
+  const cases: [string, Session | null, boolean][] = [
+    ['/signed/x', alice, true],
+    ['/signed-public/x', alice, false],
+    ['/x', alice, false],
+  ]
+  for (const [url, s, want] of cases) {
+    const a = run(url, s, { headers: API })
+    t.same([a.kind, a.kind === 'forward' && a.assertion], ['forward', want], `${url}: assertion ${String(want)}`)
+  }
+  const a = run('/signed/x', alice, { headers: API })
+  t.equal(a.kind === 'forward' ? a.route.audience : '', 'http://127.0.0.1:7004', 'the audience is the upstream origin (no base path)')
 })
 
 t.test('decide: touching, resealing and refreshing', async (t) => {
