@@ -3,6 +3,7 @@ import fastifyCookie from '@fastify/cookie'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
+import type { Duplex } from 'node:stream'
 import { buildAdmin } from './admin/server.js'
 import { registerCallback } from './auth/callback.js'
 import { LOGIN_TTL_MS } from './auth/login-state.js'
@@ -20,6 +21,7 @@ import { loggerOptions } from './logging.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
+import { websocketEntry, type WebSocketEntry } from './proxy/websocket.js'
 import { restartChanges, type ReloadResult } from './reload.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
 import { MemoryStore } from './session/memory-store.js'
@@ -121,6 +123,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   let serving = false
   let direct = false
   let listener: ReturnType<typeof proxyListener> | undefined
+  let websockets: WebSocketEntry | undefined
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
@@ -133,6 +136,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       // Room for chunked session cookies (up to 16 x 3.8 KB) on top of the app's own headers.
       const server = createServer({ maxHeaderSize: 96 * 1024 }, (req, res) => {
         observer?.begin(req, res)
+        if (req.headers.upgrade !== undefined && websockets?.refuseStray(req, res) === true) return
         if (listener !== undefined) listener(req, res, fastify)
         else fastify(req, res)
       })
@@ -140,6 +144,10 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
       server.keepAliveTimeout = 72_000
       server.requestTimeout = 0
       server.setTimeout(0)
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (websockets !== undefined) websockets.upgrade(req, socket, head)
+        else socket.destroy()
+      })
       return server
     },
     // A URL the router cannot decode (an invalid percent-escape) gets the
@@ -232,6 +240,9 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   app.all('/.gatehouse/*', async (request, reply) => notFound(request, reply))
   await app.register(proxyPlugin, { ref })
   listener = proxyListener(ref, { ready: () => serving, direct: () => direct })
+  websockets = websocketEntry(ref, { ready: () => serving })
+  // Tunnels are no requests: server.close() would wait for them.
+  app.addHook('preClose', async () => { websockets?.closeAll() })
 
   let draining = false
   let stopDraining: (() => void) | undefined

@@ -88,6 +88,8 @@ export interface RouteConfig {
   /** Identity headers: [Header-Name, claim name], in the order given. */
   readonly headers: readonly (readonly [string, string])[]
   readonly stripPrefix: boolean
+  /** WebSocket upgrades are tunnelled (after the same decision as any request); false: refused. */
+  readonly websocket: boolean
 }
 
 export interface UpstreamOptions {

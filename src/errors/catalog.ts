@@ -43,6 +43,9 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_RATE_LIMITED: { status: 429, title: 'Too many sign-in attempts', message: 'Too many sign-ins were started from your network address. Please wait and try again.' },
   GH_UNKNOWN_PROVIDER: { status: 400, title: 'Unknown identity provider', message: 'The sign-in link names an identity provider this gateway does not know.' },
   GH_CONFIG_INVALID: { status: 500, title: 'Invalid configuration', message: 'The gateway configuration is invalid.' },
+  // WebSocket upgrades (proxy/websocket.ts).
+  GH_WEBSOCKET_BAD_UPGRADE: { status: 400, title: 'Bad request', message: 'The WebSocket upgrade request is not valid.' },
+  GH_WEBSOCKET_REFUSED: { status: 403, title: 'WebSocket not allowed', message: 'This application does not accept WebSocket connections at this address.' },
 
   // The application (upstream) failed. The x-gatehouse-response mark of these
   // pages stays the failure kind (`unreachable`, `timeout`): UPSTREAM_FAILURE_CODES.

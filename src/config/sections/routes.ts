@@ -98,6 +98,7 @@ export const route = section({
   bearer: choice(BEARER_MODES, { def: 'access_token', description: 'the token sent upstream as Authorization: Bearer' }),
   headers,
   stripPrefix: flag({ def: false, description: 'true: /app/x is forwarded as /x' }),
+  websocket: flag({ def: true, description: 'WebSocket upgrades: authenticated like any request, then tunnelled; false: refused with 403' }),
 }, {
   description: 'a route: first match wins, most specific host and path first',
   build (v, c, { path, raw, index }): RouteDraft {
@@ -127,6 +128,7 @@ export const route = section({
       bearerGiven: raw.bearer !== undefined,
       headers: v.headers,
       stripPrefix: v.stripPrefix,
+      websocket: v.websocket,
     }
   },
 })
