@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import { WebSocket } from 'ws'
 import { jwtClaims, loginCookie, startSessionStack, type SessionStack } from '../fixtures/gateway.js'
-import { freePort } from '../fixtures/stack.js'
+import { freePort, gatewayYaml, startGateway } from '../fixtures/stack.js'
 import { startSilentUpstream, startWsUpstream, type WsUpstream } from '../fixtures/ws-upstream.js'
 
 /**
@@ -353,4 +353,21 @@ t.test('a client that goes away mid-handshake leaves nothing open', async (t) =>
   s.destroy()
   await until('the upstream connection to close with the client', () => silent.open() === 0, 900)
   t.equal(stack.gh.gateway.metrics.websocketsOpen, 0)
+})
+
+t.test('closing the gateway closes its tunnels (and does not wait for them)', async (t) => {
+  const { gh, url } = await startGateway(t, gatewayYaml({ routes: `
+  - path: /
+    upstream: ${up.url}
+    auth: public
+` }), { issuer: stack.idp.issuer, upstream: up.url })
+  const ws = await open(wsUrl(url, '/live'))
+  t.equal((await echo(ws, 'a')).toString(), 'a')
+  const started = Date.now()
+  await gh.close()
+  t.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`)
+  t.equal(await closed(ws), 1006, 'the client saw its connection end')
+  await until('the upstream socket to close', () => up.open() === 0)
+  const after = await refused(open(wsUrl(url, '/live'))).catch((err: Error) => err)
+  t.ok(after instanceof Error, 'no more upgrades once closed')
 })
