@@ -16,3 +16,10 @@ t.test('config/demo.yaml and config/examples/*.yaml are valid', async (t) => {
     t.doesNotThrow(() => loadConfigFile(f, { env, readFile }), f)
   }
 })
+
+t.test('the sidecar example with WebSockets: which routes take upgrades', async (t) => {
+  const readFile = (p: string): string => (p.includes('session') ? env.SESSION_SECRET : 'client-secret')
+  const c = loadConfigFile(join('config', 'examples', 'sidecar-websocket.yaml'), { env, readFile })
+  t.same(c.routes.map((r) => [r.path, r.websocket]), [['/healthz', false], ['/term', true], ['/api', false], ['/', true]])
+  t.same(c.routes[1]!.allow?.groups, ['admins'])
+})
