@@ -210,6 +210,15 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
     // The context in force when the upgrade arrived (a reload swaps ref.current).
     const gw = ref.current
     const requestId = gw.newRequestId()
+    try {
+      start(gw, req, socket, takeEarly, requestId)
+    } catch (err) {
+      failed(gw, socket, requestId, err)
+    }
+  }
+
+  /** Checks the handshake, refuses what needs no decision, and has the rest decided. */
+  const start = (gw: Gateway, req: IncomingMessage, socket: Duplex, takeEarly: () => Buffer[], requestId: string): void => {
     const problem = upgradeProblem(req.method, req.httpVersion, req.headers)
     if (problem !== undefined) {
       gw.metrics.websocket('bad_request')

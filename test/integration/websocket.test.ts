@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import type { IncomingHttpHeaders } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { WebSocket } from 'ws'
 import { jwtClaims, loginCookie, startSessionStack, type SessionStack } from '../fixtures/gateway.js'
@@ -370,4 +375,32 @@ t.test('closing the gateway closes its tunnels (and does not wait for them)', as
   await until('the upstream socket to close', () => up.open() === 0)
   const after = await refused(open(wsUrl(url, '/live'))).catch((err: Error) => err)
   t.ok(after instanceof Error, 'no more upgrades once closed')
+})
+
+t.test('an https upstream: TLS with SNI, and a certificate that is not trusted is refused (502)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-ws-tls-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+  const names: string[] = []
+  let requests = 0
+  const server = createHttpsServer({
+    key: readFileSync(join(dir, 'key.pem')),
+    cert: readFileSync(join(dir, 'cert.pem')),
+    SNICallback: (name, cb) => { names.push(name); cb(null) },
+  }, (_req, res) => { requests++; res.end() })
+  server.on('upgrade', (_req, socket) => { requests++; socket.destroy() })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const port = (server.address() as { port: number }).port
+  const { gh, url } = await startGateway(t, gatewayYaml({ routes: `
+  - path: /
+    upstream: https://localhost:${port}
+    auth: public
+` }), { issuer: stack.idp.issuer, upstream: up.url })
+  const r = await refused(open(wsUrl(url, '/secure')))
+  t.equal(r.status, 502)
+  t.equal(r.headers['x-gatehouse-response'], 'unreachable')
+  t.same(names, ['localhost'], 'a TLS handshake with the upstream\'s host name as SNI')
+  t.equal(requests, 0, 'nothing was sent over an unverified connection')
+  t.equal(await gh.gateway.metrics.get('gatehouse_websocket_upgrades_total{result="upstream_failed"}'), 1)
 })
