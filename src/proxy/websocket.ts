@@ -1,9 +1,11 @@
 import { request as httpRequest, STATUS_CODES, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions, type ServerResponse } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { isIP, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import type { CompiledRoute, Gateway, GatewayRef } from '../context.js'
 import { GatewayError, UPSTREAM_FAILURE_CODES } from '../errors.js'
+import { recordOf, type RequestRecord } from '../observe.js'
 import { errorResponse, writeErrorPage } from '../pages.js'
 import { isGatewayPath, resolve, type Action } from '../pipeline/decide.js'
 import { requestFacts } from '../pipeline/facts.js'
@@ -125,13 +127,28 @@ function pairs (headers: OutgoingHttpHeaders): [string, string][] {
   return out
 }
 
+/** One upgrade being handled: its request and socket, and the record it is counted and logged with. */
+interface Upgrade {
+  readonly gw: Gateway
+  readonly req: IncomingMessage
+  readonly socket: Duplex
+  readonly rec: RequestRecord
+  readonly requestId: string
+  /** Stops reading the client and returns what it sent after its request (for the upstream). */
+  readonly takeEarly: () => Buffer[]
+  /** Counts and logs the upgrade, once: the status written on the socket (undefined: the client went away first). */
+  readonly finish: (status: number | undefined) => void
+}
+
 /**
  * Answers on the raw socket and closes it: the head with `Connection: close`,
  * then the body. Incoming bytes are read and dropped meanwhile (unread data
  * would turn the close into a reset that can lose the answer).
  */
-function answer (socket: Duplex, status: number, headers: OutgoingHttpHeaders, body: string): void {
+function answer (u: Upgrade, status: number, headers: OutgoingHttpHeaders, body: string): void {
+  const { socket } = u
   if (socket.destroyed) return
+  u.finish(status)
   const head = pairs({ ...headers, connection: 'close' })
   socket.resume()
   socket.end(Buffer.concat([responseHead(status, STATUS_CODES[status] ?? 'Error', head), Buffer.from(body, 'utf8')]))
@@ -139,25 +156,25 @@ function answer (socket: Duplex, status: number, headers: OutgoingHttpHeaders, b
 }
 
 /** Answers with one of the catalog's error pages. */
-function answerPage (socket: Duplex, p: { code: string, requestId: string, status?: number | undefined, message?: string | undefined, mark?: string, setCookies?: readonly string[] | undefined, headers?: OutgoingHttpHeaders }): void {
-  const r = errorResponse({ code: p.code, correlationId: p.requestId, mark: p.mark ?? p.code, setCookies: p.setCookies, ...(p.status !== undefined ? { status: p.status } : {}), ...(p.message !== undefined ? { message: p.message } : {}) })
-  answer(socket, r.status, { ...r.headers, ...p.headers }, r.html)
+function answerPage (u: Upgrade, p: { code: string, status?: number | undefined, message?: string | undefined, mark?: string, setCookies?: readonly string[] | undefined, headers?: OutgoingHttpHeaders }): void {
+  const r = errorResponse({ code: p.code, correlationId: u.requestId, mark: p.mark ?? p.code, setCookies: p.setCookies, ...(p.status !== undefined ? { status: p.status } : {}), ...(p.message !== undefined ? { message: p.message } : {}) })
+  answer(u, r.status, { ...r.headers, ...p.headers }, r.html)
 }
 
 const UNAUTHENTICATED_BODY = JSON.stringify({ error: 'unauthenticated', message: 'sign in required', login: '/.gatehouse/login' })
 
 /** The 401 an API request gets (proxy/plugin.ts), on the socket. */
-function answerUnauthenticated (socket: Duplex, requestId: string, setCookies: readonly string[] | undefined): void {
+function answerUnauthenticated (u: Upgrade, setCookies: readonly string[] | undefined): void {
   const headers: OutgoingHttpHeaders = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(UNAUTHENTICATED_BODY),
     'www-authenticate': 'Bearer realm="gatehouse"',
     'x-gatehouse-response': 'unauthenticated',
     'cache-control': 'no-store',
-    'x-request-id': requestId,
+    'x-request-id': u.requestId,
   }
   if (setCookies !== undefined) headers['set-cookie'] = [...setCookies]
-  answer(socket, 401, headers, UNAUTHENTICATED_BODY)
+  answer(u, 401, headers, UNAUTHENTICATED_BODY)
 }
 
 export interface WebSocketEntry {
@@ -175,7 +192,9 @@ export interface WebSocketEntry {
 
 /**
  * The WebSocket entry on `ref`'s gateway. `ready()` is false while the
- * server closes: upgrades are then dropped.
+ * server closes: upgrades are then dropped. Each upgrade is counted in
+ * `gatehouse_http_requests_total` (a tunnel as 1xx) and gets an access-log
+ * line when it is answered.
  */
 export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => boolean }): WebSocketEntry {
   /** Sockets of handshakes and tunnels, client and upstream side. */
@@ -188,6 +207,9 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => { socket.destroy() })
     track(socket)
+    if (!opts.ready()) { socket.destroy(); return }
+    // The context in force when the upgrade arrived (a reload swaps ref.current).
+    const gw = ref.current
     // Read while the handshake runs, so that a client going away is noticed
     // (and its upstream connection closed); what it sends early is kept for the upstream.
     const early: Buffer[] = head.length > 0 ? [head] : []
@@ -200,67 +222,82 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
     const gone = (): void => { socket.destroy() }
     socket.on('data', collect)
     socket.once('end', gone)
-    const takeEarly = (): Buffer[] => {
-      socket.off('data', collect)
-      socket.off('end', gone)
-      socket.pause()
-      return early
+    const rec = gw.observer.record(req)
+    let finished = false
+    const u: Upgrade = {
+      gw,
+      req,
+      socket,
+      rec,
+      requestId: gw.observer.id(rec, gw.newRequestId),
+      takeEarly: () => {
+        socket.off('data', collect)
+        socket.off('end', gone)
+        socket.pause()
+        return early
+      },
+      finish: (status) => {
+        if (finished) return
+        finished = true
+        gw.observer.finishRaw(rec, req, status)
+      },
     }
-    if (!opts.ready()) { socket.destroy(); return }
-    // The context in force when the upgrade arrived (a reload swaps ref.current).
-    const gw = ref.current
-    const requestId = gw.newRequestId()
+    socket.once('close', () => { u.finish(undefined) })
     try {
-      start(gw, req, socket, takeEarly, requestId)
+      start(u)
     } catch (err) {
-      failed(gw, socket, requestId, err)
+      failed(u, err)
     }
   }
 
   /** Checks the handshake, refuses what needs no decision, and has the rest decided. */
-  const start = (gw: Gateway, req: IncomingMessage, socket: Duplex, takeEarly: () => Buffer[], requestId: string): void => {
+  const start = (u: Upgrade): void => {
+    const { gw, req } = u
     const problem = upgradeProblem(req.method, req.httpVersion, req.headers)
     if (problem !== undefined) {
       gw.metrics.websocket('bad_request')
-      gw.log.debug({ reqId: requestId, reason: problem.message }, 'websocket upgrade refused')
-      answerPage(socket, { code: 'GH_WEBSOCKET_BAD_UPGRADE', requestId, status: problem.status, message: problem.message, ...(problem.status === 426 ? { headers: { 'sec-websocket-version': '13' } } : {}) })
+      gw.log.debug({ reqId: u.requestId, reason: problem.message }, 'websocket upgrade refused')
+      answerPage(u, { code: 'GH_WEBSOCKET_BAD_UPGRADE', status: problem.status, message: problem.message, ...(problem.status === 426 ? { headers: { 'sec-websocket-version': '13' } } : {}) })
       return
     }
     const facts = requestFacts(req, gw.config.trustProxy)
     // Gatehouse's own endpoints take no upgrades; a route that says websocket: false neither.
     if (facts.path.charCodeAt(0) !== 47 || isGatewayPath(facts.path)) {
       gw.metrics.websocket('refused')
-      answerPage(socket, { code: facts.path.charCodeAt(0) !== 47 ? 'GH_BAD_PATH' : 'GH_NOT_FOUND', requestId })
+      answerPage(u, { code: facts.path.charCodeAt(0) !== 47 ? 'GH_BAD_PATH' : 'GH_NOT_FOUND' })
       return
     }
     const target = resolve(gw.routes, facts)
     if (target.kind === 'route' && !target.route.websocket) {
+      u.rec.route = target.route.metrics
+      u.rec.host = facts.host
       gw.metrics.websocket('refused')
-      answerPage(socket, { code: 'GH_WEBSOCKET_REFUSED', requestId })
+      answerPage(u, { code: 'GH_WEBSOCKET_REFUSED' })
       return
     }
-    decideFacts(gw, facts, undefined).then(async (d) => {
-      if (socket.destroyed) return
-      await execute(d, req, socket, takeEarly, requestId)
-    }).catch((err: unknown) => { failed(gw, socket, requestId, err) })
+    decideFacts(gw, facts, u.rec).then(async (d) => {
+      if (u.socket.destroyed) return
+      await execute(u, d)
+    }).catch((err: unknown) => { failed(u, err) })
   }
 
   /** Carries out a decided upgrade. Throws what the session store throws. */
-  const execute = async (d: Decided, req: IncomingMessage, socket: Duplex, takeEarly: () => Buffer[], requestId: string): Promise<void> => {
+  const execute = async (u: Upgrade, d: Decided): Promise<void> => {
     const { gw, action } = d
-    writeLogs(gw.log, action.logs, { reqId: requestId })
+    writeLogs(gw.log, action.logs, { reqId: u.requestId })
     const setCookies = await sessionEffects(d)
     if (action.kind === 'forward') {
       recordDecision(d)
-      tunnel(gw, action, req, socket, takeEarly, requestId, setCookies)
+      tunnel(u, action, setCookies)
       return
     }
     gw.metrics.websocket('refused')
-    respond(d, action, socket, requestId, setCookies)
+    respond(u, d, action, setCookies)
   }
 
   /** Opens the upgrade at the upstream; joins the sockets on its 101. */
-  const tunnel = (gw: Gateway, action: Extract<Action, { kind: 'forward' }>, req: IncomingMessage, socket: Duplex, takeEarly: () => Buffer[], requestId: string, setCookies: readonly string[] | undefined): void => {
+  const tunnel = (u: Upgrade, action: Extract<Action, { kind: 'forward' }>, setCookies: readonly string[] | undefined): void => {
+    const { gw, req, socket, rec, requestId } = u
     const to = upstreamTarget(action.route)
     const headers: OutgoingHttpHeaders = action.headers
     for (const name of HANDSHAKE_HEADERS) {
@@ -284,7 +321,7 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
       gw.metrics.websocket('upstream_failed')
       const code = UPSTREAM_FAILURE_CODES[failure]!
       gw.log.warn({ reqId: requestId, upstream: action.route.upstream, failure: code, err: (err as Error)?.message, code: (err as { code?: string })?.code }, 'upstream failed')
-      answerPage(socket, { code, requestId, mark: failure, setCookies })
+      answerPage(u, { code, mark: failure, setCookies })
     }
     const onClientGone = (): void => { fail('aborted') }
     socket.once('close', onClientGone)
@@ -295,6 +332,7 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
       options.ALPNProtocols = ['http/1.1']
       if (to.servername !== undefined) options.servername = to.servername
     }
+    rec.upstreamStart = performance.now()
     try {
       up = (to.secure ? httpsRequest : httpRequest)(options)
     } catch (err) {
@@ -312,17 +350,20 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
     })
     up.on('error', (err) => { fail('unreachable', err) })
     /** The handshake is over with `result`; false when it already was. */
-    const settle = (result: 'upstream_refused' | 'tunnelled'): boolean => {
+    const settle = (result: 'upstream_refused' | 'tunnelled', status: number): boolean => {
       if (settled) return false
       settled = true
       clearTimeout(timer)
       socket.off('close', onClientGone)
       gw.metrics.websocket(result)
+      rec.upstreamMs = performance.now() - rec.upstreamStart
+      u.finish(status)
       return true
     }
     up.once('response', (res) => {
       // Not 101: the upstream's answer goes to the client as it is, and both close.
-      if (!settle('upstream_refused')) { res.destroy(); return }
+      const status = res.statusCode ?? 502
+      if (!settle('upstream_refused', status)) { res.destroy(); return }
       const out = clientHeaders(res.rawHeaders, NOT_UPGRADED_DROP, requestId, setCookies)
       out.push(['connection', 'close'])
       const done = (): void => { up?.destroy(); socket.destroy() }
@@ -333,14 +374,14 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
         setTimeout(() => { socket.destroy() }, CLOSE_GRACE_MS).unref()
       })
       socket.resume()
-      socket.write(responseHead(res.statusCode ?? 502, res.statusMessage ?? '', out))
+      socket.write(responseHead(status, res.statusMessage ?? '', out))
       res.pipe(socket)
     })
     up.once('upgrade', (res, upSocket: Socket, upHead: Buffer) => {
-      if (!settle('tunnelled')) { upSocket.destroy(); return }
+      if (!settle('tunnelled', 101)) { upSocket.destroy(); return }
       socket.write(responseHead(101, res.statusMessage || 'Switching Protocols', clientHeaders(res.rawHeaders, UPGRADED_DROP, requestId, setCookies)))
       if (upHead.length > 0) socket.write(upHead)
-      for (const c of takeEarly()) upSocket.write(c)
+      for (const c of u.takeEarly()) upSocket.write(c)
       join(gw, socket as Socket, upSocket)
     })
     up.end()
@@ -377,25 +418,25 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
   }
 
   /** Answers an Action other than `forward` on the socket. */
-  const respond = (d: Decided, action: Exclude<Action, { kind: 'forward' }>, socket: Duplex, requestId: string, setCookies: readonly string[] | undefined): void => {
+  const respond = (u: Upgrade, d: Decided, action: Exclude<Action, { kind: 'forward' }>, setCookies: readonly string[] | undefined): void => {
     switch (action.kind) {
       case 'login':
       case 'renew':
         // A WebSocket client cannot follow a redirect to sign in.
         recordDecision(d, { outcome: 'unauthenticated', decision: 'deny:unauthenticated' })
-        answerUnauthenticated(socket, requestId, setCookies)
+        answerUnauthenticated(u, setCookies)
         return
       case 'unauthenticated':
         recordDecision(d)
-        answerUnauthenticated(socket, requestId, setCookies)
+        answerUnauthenticated(u, setCookies)
         return
       case 'forbidden':
         recordDecision(d)
-        answerPage(socket, { code: 'GH_FORBIDDEN', requestId, setCookies })
+        answerPage(u, { code: 'GH_FORBIDDEN', setCookies })
         return
       case 'page':
         recordDecision(d)
-        answerPage(socket, { code: action.code, requestId, status: action.status, message: action.message, setCookies, ...(action.retryAfter !== undefined ? { headers: { 'retry-after': String(action.retryAfter) } } : {}) })
+        answerPage(u, { code: action.code, status: action.status, message: action.message, setCookies, ...(action.retryAfter !== undefined ? { headers: { 'retry-after': String(action.retryAfter) } } : {}) })
         return
       case 'refresh':
         // decideFacts() always completes a refresh.
@@ -408,13 +449,14 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
     refuseStray: (req, res) => {
       if (!hasToken(req.headers.upgrade, 'websocket')) return false
       const gw = ref.current
+      const rec = recordOf(req)
       gw.metrics.websocket('bad_request')
       res.shouldKeepAlive = false
       writeErrorPage(res, {
         code: 'GH_WEBSOCKET_BAD_UPGRADE',
         message: 'The WebSocket upgrade cannot be accepted: Connection must contain upgrade.',
         mark: 'GH_WEBSOCKET_BAD_UPGRADE',
-        correlationId: gw.newRequestId(),
+        correlationId: rec !== undefined ? gw.observer.id(rec, gw.newRequestId) : gw.newRequestId(),
       })
       return true
     },
@@ -426,13 +468,14 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
 }
 
 /** The session store failed while deciding (503), or a bug (500, logged): answered on the socket. */
-function failed (gw: Gateway, socket: Duplex, requestId: string, err: unknown): void {
+function failed (u: Upgrade, err: unknown): void {
+  const { gw } = u
   gw.metrics.websocket('refused')
   if (err instanceof GatewayError) {
-    gw.log.warn({ reqId: requestId, code: err.code, err: err.message }, 'websocket upgrade failed')
-    answerPage(socket, { code: err.code, requestId, status: err.status, ...(err.expose ? { message: err.message } : {}), ...(err.status === 503 ? { headers: { 'retry-after': '5' } } : {}) })
+    gw.log.warn({ reqId: u.requestId, code: err.code, err: err.message }, 'websocket upgrade failed')
+    answerPage(u, { code: err.code, status: err.status, ...(err.expose ? { message: err.message } : {}), ...(err.status === 503 ? { headers: { 'retry-after': '5' } } : {}) })
     return
   }
-  gw.log.error({ reqId: requestId, err }, 'unhandled error')
-  answerPage(socket, { code: 'GH_ERROR', requestId })
+  gw.log.error({ reqId: u.requestId, err }, 'unhandled error')
+  answerPage(u, { code: 'GH_ERROR' })
 }

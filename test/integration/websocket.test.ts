@@ -147,7 +147,10 @@ t.test('frames both ways, with the decided headers upstream', async (t) => {
     cookie: `${alice}; app=kept`,
     'x-request-id': 'client-chosen',
   }
+  const series = 'gatehouse_http_requests_total{route="6",code="1xx"}'
+  const before = await stack.gh.gateway.metrics.get(series)
   const ws = await open(wsUrl(stack.url, '/ws/chat?room=1'), spoof, ['chat.v1', 'chat.v2'])
+  t.equal(await stack.gh.gateway.metrics.get(series), before + 1, 'counted on its route, as 1xx')
   t.equal(ws.protocol, 'chat.v1', 'the upstream\'s subprotocol choice reaches the client')
   t.equal((await echo(ws, 'hello')).toString(), 'hello')
   t.equal((await echo(ws, Buffer.from([0, 1, 2, 255]))).toString('hex'), '000102ff')
@@ -167,7 +170,7 @@ t.test('frames both ways, with the decided headers upstream', async (t) => {
   t.equal(h['sec-websocket-version'], '13')
   t.equal(h['sec-websocket-protocol'], 'chat.v1,chat.v2')
   t.equal(h['x-forwarded-proto'], 'http')
-  t.not(h['x-request-id'], 'client-chosen', 'the gateway sets its own request id')
+  t.equal(h['x-request-id'], 'client-chosen', 'a sane incoming request id is kept, as for any request')
   ws.close()
   await closed(ws)
 })
@@ -203,6 +206,7 @@ t.test('no session: 401 on the socket, never a redirect', async (t) => {
   t.equal(r.headers['www-authenticate'], 'Bearer realm="gatehouse"')
   t.equal(r.headers.connection, 'close')
   t.match(r.headers['x-request-id'], /\S/)
+  t.equal(await stack.gh.gateway.metrics.get('gatehouse_http_requests_total{route="6",code="401"}'), 1, 'counted on its route with its status')
   t.same(JSON.parse(r.body), { error: 'unauthenticated', message: 'sign in required', login: '/.gatehouse/login' })
   t.equal(await stack.gh.gateway.metrics.get('gatehouse_auth_decisions_total{decision="deny",reason="unauthenticated"}'), before + 1, 'counted as a decision')
   // A route that would redirect a browser to log in still answers an upgrade with 401.
@@ -403,4 +407,29 @@ t.test('an https upstream: TLS with SNI, and a certificate that is not trusted i
   t.same(names, ['localhost'], 'a TLS handshake with the upstream\'s host name as SNI')
   t.equal(requests, 0, 'nothing was sent over an unverified connection')
   t.equal(await gh.gateway.metrics.get('gatehouse_websocket_upgrades_total{result="upstream_failed"}'), 1)
+})
+
+t.test('an access-log line per upgrade: 101 for a tunnel, the refusal\'s status otherwise', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const { url } = await startGateway(t, gatewayYaml({ routes: `
+  - path: /off
+    name: off
+    upstream: ${up.url}
+    auth: public
+    websocket: false
+  - path: /
+    name: live
+    upstream: ${up.url}
+    auth: public
+` }), { issuer: stack.idp.issuer, upstream: up.url, deps: { logStream: { write: (l: string) => { lines.push(JSON.parse(l) as Record<string, unknown>) } } } })
+  const ws = await open(wsUrl(url, '/feed?token=secret-value'), { 'x-request-id': 'ws-1' })
+  await refused(open(wsUrl(url, '/off/x'), { 'x-request-id': 'ws-2' }))
+  ws.close()
+  await closed(ws)
+  await until('both lines', () => lines.filter((l) => l.msg === 'request').length >= 2)
+  const byId = (id: string): Record<string, unknown> | undefined => lines.find((l) => l.msg === 'request' && l.reqId === id)
+  t.match(byId('ws-1'), { method: 'GET', route: 'live', status: 101, decision: 'allow', reason: 'public' })
+  t.match(byId('ws-1')?.url, /^\/feed\?token=/)
+  t.notMatch(String(byId('ws-1')?.url), /secret-value/, 'token-like query values redacted as for any request')
+  t.match(byId('ws-2'), { route: 'off', status: 403 })
 })
