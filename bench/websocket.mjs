@@ -92,6 +92,7 @@ routes:
   log(`idle: ${OPTS.idle} WebSockets through Gatehouse`)
   const idle = await idleCost(via, { cookie }, gh.pid, OPTS.idle)
   const idleUp = await idleCost(direct, {}, upstream.pid, OPTS.idle)
+  const heap = JSON.parse(execFileSync(process.execPath, ['--expose-gc', path.join(ROOT, 'bench', 'ws-heap.mjs'), String(upPort), String(OPTS.idle)], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').at(-1))
   const d = median(runs.direct)
   const g = median(runs.gatehouse)
   const rl = median(runs.relay)
@@ -118,10 +119,14 @@ Every message crosses one more process through a relay or Gatehouse; on a machin
 
 ## Idle WebSockets
 
-| process | RSS before | with ${OPTS.idle} idle WebSockets | per 1,000 |
-|---|---|---|---|
-| Gatehouse | ${mb(idle.before)} MB | ${mb(idle.after)} MB | ${mb(idle.perThousand)} MB (target ≤ 10 MB) |
-| the \`ws\` upstream, for comparison (direct) | ${mb(idleUp.before)} MB | ${mb(idleUp.after)} MB | ${mb(idleUp.perThousand)} MB |
+RSS of the process with no WebSocket, with ${OPTS.idle} idle ones, then with ${2 * OPTS.idle}; per 1,000: the increase from the first step (including one-time growth of the heap) and from the second (the steady cost).
+
+| process | none | ${OPTS.idle} | ${2 * OPTS.idle} | per 1,000, first step | per 1,000, second step |
+|---|---|---|---|---|---|
+| Gatehouse (both sockets of each tunnel) | ${mb(idle.before)} MB | ${mb(idle.one)} MB | ${mb(idle.two)} MB | ${mb(idle.firstPerThousand)} MB | **${mb(idle.perThousand)} MB** (target ≤ 10 MB) |
+| the \`ws\` upstream, direct, for comparison | ${mb(idleUp.before)} MB | ${mb(idleUp.one)} MB | ${mb(idleUp.two)} MB | ${mb(idleUp.firstPerThousand)} MB | ${mb(idleUp.perThousand)} MB |
+
+Heap kept per tunnel, after full garbage collections (bench/ws-heap.mjs: a gateway in one process with ${heap.n} idle tunnels, minus the same number of client sockets alone): **${(heap.tunnelBytes / 1024).toFixed(1)} KB** per tunnel (${(heap.tunnelBytes * 1000 / 1024 / 1024).toFixed(1)} MB per 1,000; the client sockets alone: ${(heap.clientBytes / 1024).toFixed(1)} KB each).
 `
   console.log('\n' + md)
   const out = E.BENCH_OUT || path.join(ROOT, 'bench', 'results', 'websocket.md')

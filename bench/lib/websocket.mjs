@@ -82,15 +82,20 @@ export function rss (pid) {
 }
 
 /**
- * What `n` idle WebSockets cost a process: its RSS before they open and
- * `settleMs` after, with the sockets open and silent.
+ * What idle WebSockets cost a process: its RSS before, with `n` open and
+ * silent, and with `2n` (`settleMs` after each step). The first step also
+ * pays one-time growth (heap spaces, compiled code); the second is the
+ * steady cost per socket.
  */
 export async function idleCost (url, headers, pid, n, settleMs = 3000) {
   await sleep(1000)
   const before = rss(pid)
-  const sockets = await openMany(url, headers, n)
+  const first = await openMany(url, headers, n)
   await sleep(settleMs)
-  const after = rss(pid)
-  await closeAll(sockets)
-  return { n, before, after, perThousand: ((after - before) / n) * 1000 }
+  const one = rss(pid)
+  const second = await openMany(url, headers, n)
+  await sleep(settleMs)
+  const two = rss(pid)
+  await closeAll([...first, ...second])
+  return { n, before, one, two, firstPerThousand: ((one - before) / n) * 1000, perThousand: ((two - one) / n) * 1000 }
 }

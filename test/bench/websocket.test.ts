@@ -20,7 +20,7 @@ t.test('echoRate counts echoed messages and the hop\'s CPU; idleCost reads RSS',
   t.equal((await echoRate(url, {}, { connections: 1, seconds: 0.05, size: 1 })).usPerMessage, undefined, 'no hop, no CPU figure')
   const idle = await idleCost(url, {}, process.pid, 20, 100)
   t.equal(idle.n, 20)
-  t.ok(idle.before > 0 && idle.after > 0)
+  t.ok(idle.before > 0 && idle.one > 0 && idle.two > 0)
   t.equal(wss.clients.size, 0, 'every idle socket closed again')
   await t.rejects(openSocket(url.replace(/^ws:\/\/127\.0\.0\.1:\d+/, 'ws://127.0.0.1:1')), 'a refused connection rejects')
 })

@@ -198,6 +198,20 @@ t.test('a 64 KiB message each way', async (t) => {
   await closed(ws)
 })
 
+t.test('a client that reads slowly: nothing lost, nothing reordered (backpressure)', async (t) => {
+  const ws = await open(wsUrl(stack.url, '/ws/flood'), { cookie: alice })
+  const got: number[] = []
+  ws.on('message', (m: Buffer) => { if (m.length === 64 * 1024) got.push(m.readUInt32BE(0)) })
+  ws.pause()
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.ok(got.length < 64, `held back while the client does not read (${got.length} arrived)`)
+  ws.resume()
+  await until('every message', () => got.length === 64)
+  t.same(got, Array.from({ length: 64 }, (_, i) => i), 'all 64, in order')
+  ws.close()
+  await closed(ws)
+})
+
 t.test('no session: 401 on the socket, never a redirect', async (t) => {
   const before = await stack.gh.gateway.metrics.get('gatehouse_auth_decisions_total{decision="deny",reason="unauthenticated"}')
   const r = await refused(open(wsUrl(stack.url, '/ws/x'), { accept: 'text/html', 'sec-fetch-mode': 'websocket' }))
