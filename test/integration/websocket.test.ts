@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { WebSocket } from 'ws'
+import { parseConfig } from '../../src/config/load.js'
 import { jwtClaims, loginCookie, startSessionStack, type SessionStack } from '../fixtures/gateway.js'
 import { freePort, gatewayYaml, startGateway } from '../fixtures/stack.js'
 import { startSilentUpstream, startWsUpstream, type WsUpstream } from '../fixtures/ws-upstream.js'
@@ -446,4 +447,43 @@ t.test('an access-log line per upgrade: 101 for a tunnel, the refusal\'s status 
   t.match(byId('ws-1')?.url, /^\/feed\?token=/)
   t.notMatch(String(byId('ws-1')?.url), /secret-value/, 'token-like query values redacted as for any request')
   t.match(byId('ws-2'), { route: 'off', status: 403 })
+})
+
+t.test('the session store down: 503 on the socket; open tunnels go on', async (t) => {
+  const s = await startSessionStack(t, 'redis', { routes: `
+  - path: /live
+    upstream: ${up.url}
+  - path: /
+    upstream: {{UPSTREAM}}
+` })
+  const cookie = await loginCookie(s.browser(), s.url + '/', 'alice')
+  const before = await open(wsUrl(s.url, '/live'), { cookie })
+  await s.redis!.stop()
+  const r = await refused(open(wsUrl(s.url, '/live'), { cookie }))
+  t.equal(r.status, 503)
+  t.equal(r.headers['x-gatehouse-response'], 'GH_SESSION_STORE_UNAVAILABLE')
+  t.equal(r.headers['retry-after'], '5')
+  t.notMatch(r.body, /127\.0\.0\.1:\d+/, 'the page does not reveal where the store is')
+  t.equal((await echo(before, 'still open')).toString(), 'still open')
+  before.close()
+  await closed(before)
+})
+
+t.test('a reload: new upgrades follow the new routes, open tunnels stay', async (t) => {
+  const yaml = (websocket: boolean): string => gatewayYaml({ routes: `
+  - path: /
+    upstream: ${up.url}
+    auth: public
+    websocket: ${websocket}
+` })
+  const { gh, url } = await startGateway(t, yaml(true), { issuer: stack.idp.issuer, upstream: up.url })
+  const ws = await open(wsUrl(url, '/live'))
+  const next = parseConfig(yaml(false).replaceAll('{{PORT}}', new URL(url).port).replaceAll('{{PUBLIC}}', url).replaceAll('{{ISSUER}}', stack.idp.issuer), { env: {} })
+  t.match(await gh.reload(next), { ok: true })
+  const r = await refused(open(wsUrl(url, '/live')))
+  t.equal(r.status, 403)
+  t.equal(r.headers['x-gatehouse-response'], 'GH_WEBSOCKET_REFUSED')
+  t.equal((await echo(ws, 'kept')).toString(), 'kept', 'the tunnel opened before the reload goes on')
+  ws.close()
+  await closed(ws)
 })
