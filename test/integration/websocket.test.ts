@@ -487,3 +487,18 @@ t.test('a reload: new upgrades follow the new routes, open tunnels stay', async 
   ws.close()
   await closed(ws)
 })
+
+t.test('a shutdown drain lets open tunnels go on (they close when the gateway does)', async (t) => {
+  const { gh, url } = await startGateway(t, gatewayYaml({ routes: `
+  - path: /
+    upstream: ${up.url}
+    auth: public
+` }), { issuer: stack.idp.issuer, upstream: up.url })
+  const ws = await open(wsUrl(url, '/live'))
+  gh.beginDrain()
+  // The drain closes idle keep-alive connections every second: a tunnel is not one.
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal((await echo(ws, 'draining')).toString(), 'draining')
+  await gh.close()
+  t.equal(await closed(ws), 1006)
+})
