@@ -138,6 +138,15 @@ upstream:
 })
 t.teardown(async () => { await up.close(); await silent.close() })
 
+/** A gateway of its own with one public route to the WebSocket upstream (sharing the test provider). */
+async function publicGateway (t: Parameters<typeof startGateway>[0]): ReturnType<typeof startGateway> {
+  return startGateway(t, gatewayYaml({ routes: `
+  - path: /
+    upstream: ${up.url}
+    auth: public
+` }), { issuer: stack.idp.issuer, upstream: up.url })
+}
+
 t.test('frames both ways, with the decided headers upstream', async (t) => {
   const spoof = {
     'x-forwarded-user': 'mallory',
@@ -380,11 +389,7 @@ t.test('a client that goes away mid-handshake leaves nothing open', async (t) =>
 })
 
 t.test('closing the gateway closes its tunnels (and does not wait for them)', async (t) => {
-  const { gh, url } = await startGateway(t, gatewayYaml({ routes: `
-  - path: /
-    upstream: ${up.url}
-    auth: public
-` }), { issuer: stack.idp.issuer, upstream: up.url })
+  const { gh, url } = await publicGateway(t)
   const ws = await open(wsUrl(url, '/live'))
   t.equal((await echo(ws, 'a')).toString(), 'a')
   const started = Date.now()
@@ -489,11 +494,7 @@ t.test('a reload: new upgrades follow the new routes, open tunnels stay', async 
 })
 
 t.test('a shutdown drain lets open tunnels go on (they close when the gateway does)', async (t) => {
-  const { gh, url } = await startGateway(t, gatewayYaml({ routes: `
-  - path: /
-    upstream: ${up.url}
-    auth: public
-` }), { issuer: stack.idp.issuer, upstream: up.url })
+  const { gh, url } = await publicGateway(t)
   const ws = await open(wsUrl(url, '/live'))
   gh.beginDrain()
   // The drain closes idle keep-alive connections every second: a tunnel is not one.
