@@ -3,6 +3,7 @@ import fastifyCookie from '@fastify/cookie'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
+import type { Duplex } from 'node:stream'
 import { buildAdmin } from './admin/server.js'
 import { generateAssertionKey, loadAssertionKey, type AssertionKey } from './auth/assertion.js'
 import { registerCallback } from './auth/callback.js'
@@ -22,6 +23,7 @@ import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
 import { forwardAuthListener, forwardAuthPlugin } from './forward-auth/plugin.js'
+import { websocketEntry, type WebSocketEntry } from './proxy/websocket.js'
 import { restartChanges, type ReloadResult } from './reload.js'
 import { createProxyServer, updateProxyTls } from './server.js'
 import type { CookieOptions, SerializeCookie } from './session/cookies.js'
@@ -135,6 +137,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   let direct = false
   let listener: ReturnType<typeof proxyListener> | undefined
   let authListener: ReturnType<typeof forwardAuthListener> | undefined
+  let websockets: WebSocketEntry | undefined
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: logger as boolean | object }),
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
@@ -144,12 +147,18 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     },
     trustProxy: config.trustProxy,
     serverFactory: (fastify: (req: IncomingMessage, res: ServerResponse) => void) => {
-      return createProxyServer(config, (req, res) => {
+      const server = createProxyServer(config, (req, res) => {
         observer?.begin(req, res)
+        if (req.headers.upgrade !== undefined && websockets?.refuseStray(req, res) === true) return
         if (authListener?.(req, res, fastify) === true) return
         if (listener !== undefined) listener(req, res, fastify)
         else fastify(req, res)
       })
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (websockets !== undefined) websockets.upgrade(req, socket, head)
+        else socket.destroy()
+      })
+      return server
     },
     // A URL the router cannot decode (an invalid percent-escape) gets the
     // same page as every other refused path.
@@ -249,6 +258,9 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   await app.register(proxyPlugin, { ref })
   listener = proxyListener(ref, { ready: () => serving, direct: () => direct })
   authListener = forwardAuthListener(ref, { ready: () => serving, direct: () => direct })
+  websockets = websocketEntry(ref, { ready: () => serving })
+  // Tunnels are no requests: server.close() would wait for them.
+  app.addHook('preClose', async () => { websockets?.closeAll() })
 
   let draining = false
   let stopDraining: (() => void) | undefined

@@ -123,6 +123,10 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean
 }
 
+/** What became of WebSocket upgrades: tunnelled, refused by the decision or the route (401, 403, 404...), bad handshakes, upstream failures (or a non-101 answer passed through). */
+export const WEBSOCKET_RESULTS = ['tunnelled', 'refused', 'bad_request', 'upstream_failed', 'upstream_refused'] as const
+export type WebSocketResult = typeof WEBSOCKET_RESULTS[number]
+
 /** Results of a configuration reload. */
 export const RELOAD_RESULTS = ['ok', 'invalid', 'refused', 'error'] as const
 export type ReloadResult = typeof RELOAD_RESULTS[number]
@@ -140,6 +144,9 @@ export class Metrics {
   readonly #refreshes = new Float64Array(REFRESH_RESULTS.length)
   readonly #upstreamErrors = new Float64Array(UPSTREAM_ERRORS.length)
   #backchannelLogouts = 0
+  readonly #websockets = new Float64Array(WEBSOCKET_RESULTS.length)
+  /** WebSocket tunnels open now. */
+  websocketsOpen = 0
 
   constructor (opts: MetricsOptions) {
     this.#routeList = opts.routes.map((l) => this.routeNamed(l))
@@ -177,6 +184,8 @@ export class Metrics {
     this.#add('gatehouse_upstream_errors_total', 'Upstream failures answered with 502/504 (aborted: the client went away).', 'counter', () => UPSTREAM_ERRORS.map((kind, i) => ({ labels: { kind }, value: this.#upstreamErrors[i]! })))
     this.#add('gatehouse_reloads_total', 'Configuration reloads (SIGHUP or file watch), by result.', 'counter', () => RELOAD_RESULTS.map((result, i) => ({ labels: { result }, value: this.#reloads[i]! })))
     this.#add('gatehouse_backchannel_logouts_total', 'Accepted back-channel logout tokens.', 'counter', () => [{ labels: {}, value: this.#backchannelLogouts }])
+    this.#add('gatehouse_websocket_upgrades_total', 'WebSocket upgrades, by result (upstream_refused: the upstream answered without 101, passed through).', 'counter', () => WEBSOCKET_RESULTS.map((result, i) => ({ labels: { result }, value: this.#websockets[i]! })))
+    this.#add('gatehouse_websocket_open', 'WebSocket tunnels open now.', 'gauge', () => [{ labels: {}, value: this.websocketsOpen }])
   }
 
   #add (name: string, help: string, type: Kind, read: () => Sample[]): void {
@@ -201,6 +210,7 @@ export class Metrics {
   refresh (result: RefreshResult): void { this.#refreshes[REFRESH_SLOT[result]]!++ }
   upstreamError (kind: UpstreamErrorKind): void { this.#upstreamErrors[UPSTREAM_ERROR_SLOT[kind]]!++ }
   backchannelLogout (): void { this.#backchannelLogouts++ }
+  websocket (result: WebSocketResult): void { this.#websockets[WEBSOCKET_RESULTS.indexOf(result)]!++ }
 
   /** A gauge read at scrape time. */
   gauge (name: string, help: string, read: () => number): void {

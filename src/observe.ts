@@ -124,10 +124,27 @@ export class Observer {
 
   /** Called first for every request on the proxy listener. */
   begin (req: IncomingMessage, res: ServerResponse): void {
-    const incoming = req.headers['x-request-id']
-    const rec = new RequestRecord(this, typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : '', req.socket.remoteAddress ?? '')
-    ;(req as unknown as Record<symbol, RequestRecord>)[RECORD] = rec
+    ;(req as unknown as Record<symbol, RequestRecord>)[RECORD] = this.record(req)
     res.once('close', onClose)
+  }
+
+  /** A new record for `req`; begin() keeps it with the request, an upgrade (which has no response object) holds it itself. */
+  record (req: IncomingMessage): RequestRecord {
+    const incoming = req.headers['x-request-id']
+    return new RequestRecord(this, typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : '', req.socket.remoteAddress ?? '')
+  }
+
+  /**
+   * Counts and logs a request answered on its socket (a WebSocket upgrade):
+   * `status` is what was written (101 for a tunnel), undefined when the
+   * client went away before any answer (499).
+   */
+  finishRaw (rec: RequestRecord, req: IncomingMessage, status: number | undefined): void {
+    try {
+      this.finish(rec, req, status === undefined ? { statusCode: 0, writableFinished: false, headersSent: false } : { statusCode: status, writableFinished: true, headersSent: true })
+    } catch (err) {
+      this.failed(err)
+    }
   }
 
   /** The request's id: the incoming X-Request-Id when sane, else a new one (made once). */
@@ -140,7 +157,7 @@ export class Observer {
     this.#o.log.error({ err }, 'recording a request failed')
   }
 
-  finish (rec: RequestRecord, req: IncomingMessage, res: ServerResponse): void {
+  finish (rec: RequestRecord, req: IncomingMessage, res: Pick<ServerResponse, 'statusCode' | 'writableFinished' | 'headersSent'>): void {
     const ms = performance.now() - rec.start
     // A response the client did not wait for: 499 (nginx's "client closed request") when nothing was sent.
     const aborted = !res.writableFinished

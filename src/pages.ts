@@ -123,6 +123,17 @@ export function sendErrorPage (reply: FastifyReply, p: ErrorPageOptions): Fastif
  * page and headers as sendErrorPage, marked with `mark`.
  */
 export function writeErrorPage (res: ServerResponse, p: ErrorPageOptions & { readonly mark: string, readonly setCookies?: readonly string[] | undefined }): void {
+  const { status, headers, html } = errorResponse(p)
+  res.writeHead(status, headers)
+  res.end(html)
+}
+
+/**
+ * The error page for `code` with every header it is sent with (marked with
+ * `mark`): for answers written without Fastify — forwarded requests whose
+ * upstream failed, refused WebSocket upgrades (written on the socket).
+ */
+export function errorResponse (p: ErrorPageOptions & { readonly mark: string, readonly setCookies?: readonly string[] | undefined }): { status: number, headers: OutgoingHttpHeaders, html: string } {
   const { status, html } = errorPage(p)
   const headers: OutgoingHttpHeaders = {
     ...pageHeaders(PAGE_CSP),
@@ -131,8 +142,7 @@ export function writeErrorPage (res: ServerResponse, p: ErrorPageOptions & { rea
     'content-length': Buffer.byteLength(html),
   }
   if (p.setCookies !== undefined) headers['set-cookie'] = [...p.setCookies]
-  res.writeHead(status, headers)
-  res.end(html)
+  return { status, headers, html }
 }
 
 /**

@@ -130,6 +130,8 @@ export interface RouteConfig {
   readonly upstreamToken?: UpstreamTokenConfig
   /** Send the signed identity assertion (the top-level `assertion` section) upstream. */
   readonly assertion: boolean
+  /** WebSocket upgrades are tunnelled (after the same decision as any request); false: refused. */
+  readonly websocket: boolean
 }
 
 /** The signed identity assertion: an ES256 JWT sent upstream on routes with `assertion: true`. */

@@ -50,6 +50,9 @@ export const ERROR_CODES: Readonly<Record<string, ErrorEntry>> = Object.freeze({
   GH_AUTH_BAD_ORIGINAL: { status: 400, title: 'Bad request', message: 'The forward-auth call names its original request with a malformed, repeated or oversized header.' },
   GH_AUTH_AMBIGUOUS_ORIGINAL: { status: 400, title: 'Bad request', message: 'The forward-auth call names its original request in two ways; only one may be sent.' },
   GH_CONFIG_INVALID: { status: 500, title: 'Invalid configuration', message: 'The gateway configuration is invalid.' },
+  // WebSocket upgrades (proxy/websocket.ts).
+  GH_WEBSOCKET_BAD_UPGRADE: { status: 400, title: 'Bad request', message: 'The WebSocket upgrade request is not valid.' },
+  GH_WEBSOCKET_REFUSED: { status: 403, title: 'WebSocket not allowed', message: 'This application does not accept WebSocket connections at this address.' },
 
   // The application (upstream) failed. The x-gatehouse-response mark of these
   // pages stays the failure kind (`unreachable`, `timeout`): UPSTREAM_FAILURE_CODES.

@@ -196,6 +196,7 @@ export const route = section({
   acceptBearer,
   upstreamToken,
   assertion: flag({ def: false, description: 'send the signed identity assertion (see the top-level assertion section) upstream' }),
+  websocket: flag({ def: true, description: 'WebSocket upgrades: authenticated like any request, then tunnelled; false: refused with 403' }),
 }, {
   description: 'a route: first match wins, most specific host and path first',
   build (v, c, { path, raw, index }): RouteDraft {
@@ -234,6 +235,7 @@ export const route = section({
       ...(v.acceptBearer !== undefined ? { acceptBearer: v.acceptBearer } : {}),
       ...(v.upstreamToken !== undefined ? { upstreamToken: v.upstreamToken } : {}),
       assertion: v.assertion,
+      websocket: v.websocket,
     }
   },
 })

@@ -28,6 +28,7 @@ t.test('a minimal config gets the contract defaults', async (t) => {
   t.equal(r.auth, 'required')
   t.equal(r.bearer, 'access_token')
   t.equal(r.unauthenticated, 'auto')
+  t.equal(r.websocket, true, 'WebSocket upgrades are tunnelled unless a route says websocket: false')
   t.same(r.headers.map(([h]) => h), ['X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Forwarded-Preferred-Username'])
   t.equal(c.session.cookieName, 'gatehouse')
   t.equal(c.session.idleTimeout, 3_600_000)
@@ -114,6 +115,7 @@ t.test('more validation cases', async (t) => {
     [MIN + '    host: "bad host"\n', /routes\[0\]\.host: not a host name/],
     [MIN + '    path: relative\n', /routes\[0\]\.path: must start with "\/"/],
     [MIN + '    path: /a/../b\n', /routes\[0\]\.path: must be a plain path prefix/],
+    [MIN + '    websocket: sometimes\n', /routes\[0\]\.websocket: /],
     [MIN.replace('session:', 'session:\n  cookieName: "bad.name"'), /session\.cookieName: use only letters/],
     ['- a list', /\(top level\): expected a map/],
     ['a: [unclosed', /^yaml: /],
@@ -128,4 +130,10 @@ t.test('more validation cases', async (t) => {
 t.test('durations', async (t) => {
   const cases: [unknown, number | undefined][] = [['90s', 90_000], ['15m', 900_000], ['12h', 43_200_000], ['7d', 604_800_000], ['1h30m', 5_400_000], ['500ms', 500], [60, 60_000], ['60', 60_000], ['1.5h', undefined], ['soon', undefined], ['', undefined], [-1, undefined]]
   for (const [v, want] of cases) t.equal(parseDuration(v), want, JSON.stringify(v))
+})
+
+t.test('websocket: false on a route', async (t) => {
+  const c = parseConfig(MIN + '    websocket: false\n', { env: {} })
+  t.equal(c.routes[0]!.websocket, false)
+  t.same(problems(MIN + '    websocket: false\n'), [])
 })

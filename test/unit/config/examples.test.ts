@@ -29,3 +29,10 @@ t.test('every deployment guide behind a proxy names its Gatehouse configuration,
     t.ok(readFileSync(join('docs', 'forward-auth.md'), 'utf8').includes(`(deploy/${g}.md)`), `docs/forward-auth.md links the ${g} guide`)
   }
 })
+
+t.test('the sidecar example with WebSockets: which routes take upgrades', async (t) => {
+  const readFile = (p: string): string => (p.includes('session') ? env.SESSION_SECRET : 'client-secret')
+  const c = loadConfigFile(join('config', 'examples', 'sidecar-websocket.yaml'), { env, readFile })
+  t.same(c.routes.map((r) => [r.path, r.websocket]), [['/healthz', false], ['/term', true], ['/api', false], ['/', true]])
+  t.same(c.routes[1]!.allow?.groups, ['admins'])
+})
