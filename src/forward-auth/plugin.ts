@@ -9,6 +9,7 @@ import { decideFacts, recordDecision, sessionEffects, settleOnListener, writeLog
 import { identityHeaders } from '../proxy/headers.js'
 import { LISTENER_METHODS } from '../proxy/plugin.js'
 import { recordOf } from '../observe.js'
+import { sendRefusal } from '../pipeline/answer.js'
 import { readOriginal, type OriginalRequest, type OriginalResult } from './original.js'
 
 /**
@@ -129,12 +130,8 @@ async function answer (d: Decided, o: OriginalRequest, redirect: boolean, reques
       recordDecision(d)
       return unauthenticated(reply, loginUrl(gw, d, o))
     case 'forbidden':
-      recordDecision(d)
-      return sendErrorPage(reply, { correlationId: request.id, code: 'GH_FORBIDDEN' })
     case 'page':
-      recordDecision(d)
-      if (action.retryAfter !== undefined) reply.header('retry-after', String(action.retryAfter))
-      return sendErrorPage(reply, { code: action.code, status: action.status, message: action.message, correlationId: request.id })
+      return sendRefusal(d, action, request, reply)
     case 'refresh':
       // decideFacts() always completes a refresh.
       throw new Error('a refresh Action reached the forward-auth entry')

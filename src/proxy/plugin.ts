@@ -4,11 +4,12 @@ import type { GatewayRef } from '../context.js'
 import { loginRateLimited, startLogin } from '../auth/login.js'
 import { loginElsewhere, redirectElsewhere } from '../auth/handoff.js'
 import { UPSTREAM_FAILURE_CODES } from '../errors.js'
-import { markGatewayResponse, sendChooserPage, sendErrorPage, writeErrorPage } from '../pages.js'
+import { markGatewayResponse, sendChooserPage, writeErrorPage } from '../pages.js'
 import type { Action } from '../pipeline/decide.js'
 import { decideRequest, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
 import { attachAssertion } from './assertion.js'
 import { forward } from './forward.js'
+import { sendRefusal } from '../pipeline/answer.js'
 
 /**
  * The proxy entry: requests on the proxy port that are not Gatehouse's own
@@ -140,12 +141,8 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
         .header('www-authenticate', 'Bearer realm="gatehouse"')
         .send({ error: 'unauthenticated', message: 'sign in required', login: '/.gatehouse/login' })
     case 'forbidden':
-      recordDecision(d)
-      return sendErrorPage(reply, { correlationId: request.id, code: 'GH_FORBIDDEN' })
     case 'page':
-      recordDecision(d)
-      if (action.retryAfter !== undefined) reply.header('retry-after', String(action.retryAfter))
-      return sendErrorPage(reply, { code: action.code, status: action.status, message: action.message, correlationId: request.id })
+      return sendRefusal(d, action, request, reply)
     case 'refresh':
       // decideRequest() always completes a refresh.
       throw new Error('a refresh Action reached the proxy entry')
