@@ -6,7 +6,7 @@ import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { requestHost, type RequestFacts } from '../pipeline/facts.js'
 import type { Action } from '../pipeline/decide.js'
 import { decideFacts, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
-import { identityHeaders } from '../proxy/headers.js'
+import { attachAssertion } from '../proxy/assertion.js'
 import { LISTENER_METHODS } from '../proxy/plugin.js'
 import { recordOf } from '../observe.js'
 import { sendRefusal } from '../pipeline/answer.js'
@@ -94,16 +94,27 @@ function unauthenticated (reply: FastifyReply, login: string): FastifyReply {
 }
 
 /**
- * The headers of a 200: the route's identity headers from the session's
- * claims and the token its `bearer` names. Built from the route's plan and
- * the session alone: nothing of the call is echoed.
+ * The headers of a 200: the route's identity headers and the Authorization
+ * the route decides (the session's token per `bearer`, an acceptBearer
+ * client's verified token, or the gateway's own upstreamToken), and the
+ * signed assertion where the route sends one. Taken from the decided
+ * forward, never from the call: nothing the client sent is echoed.
  */
-function allowedHeaders (action: Extract<Action, { kind: 'forward' }>): readonly (readonly [string, string])[] {
-  const { session, route } = action
-  if (session === null) return []
-  const identity = identityHeaders(route.plan, session.claims)
-  const token = route.bearer === 'none' ? undefined : route.bearer === 'id_token' ? session.idToken : session.accessToken
-  return token === undefined ? identity : [...identity, ['authorization', `Bearer ${token}`]]
+function allowedHeaders (gw: Gateway, action: Extract<Action, { kind: 'forward' }>, now: number): readonly (readonly [string, string])[] {
+  const { route, headers } = action
+  const out: [string, string][] = []
+  for (const { name } of route.plan.identity) {
+    const v = headers[name]
+    if (typeof v === 'string') out.push([name, v])
+  }
+  const decided = (action.session !== null && route.bearer !== 'none') || action.decision === 'allow:bearer' || route.upstreamToken !== undefined
+  if (decided && typeof headers.authorization === 'string') out.push(['authorization', headers.authorization])
+  if (action.assertion) {
+    const signed: Record<string, string | string[]> = {}
+    attachAssertion(gw, action, signed, now)
+    for (const [name, v] of Object.entries(signed)) if (typeof v === 'string') out.push([name, v])
+  }
+  return out
 }
 
 /** Answers a decided forward-auth call. Throws what the session store throws (503). */
@@ -115,7 +126,7 @@ async function answer (d: Decided, o: OriginalRequest, redirect: boolean, reques
   switch (action.kind) {
     case 'forward':
       recordDecision(d)
-      for (const [name, value] of allowedHeaders(action)) reply.header(name, value)
+      for (const [name, value] of allowedHeaders(gw, action, d.now)) reply.header(name, value)
       return markGatewayResponse(reply, 'auth-ok').code(200).send()
     case 'login':
     case 'renew':
@@ -187,7 +198,7 @@ export function forwardAuthListener (ref: GatewayRef, opts: { readonly ready: ()
       const settled = await settleOnListener(d, (error) => { handed.set(req, { error }); fastify(req, res) })
       if (settled === undefined) return
       const headers: OutgoingHttpHeaders = { 'x-gatehouse-response': 'auth-ok', 'cache-control': 'no-store', 'x-request-id': settled.requestId, 'content-length': 0 }
-      for (const [name, value] of allowedHeaders(d.action)) headers[name] = value
+      for (const [name, value] of allowedHeaders(d.gw, d.action, d.now)) headers[name] = value
       if (settled.setCookies !== undefined) headers['set-cookie'] = settled.setCookies
       res.writeHead(200, headers)
       res.end()

@@ -10,6 +10,7 @@ import { errorResponse, writeErrorPage } from '../pages.js'
 import { isGatewayPath, resolve, type Action } from '../pipeline/decide.js'
 import { requestFacts } from '../pipeline/facts.js'
 import { decideFacts, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
+import { attachAssertion } from './assertion.js'
 
 /**
  * The WebSocket entry: the proxy port's HTTP `upgrade` requests. Each is
@@ -330,6 +331,7 @@ export function websocketEntry (ref: GatewayRef, opts: { readonly ready: () => b
     headers.connection = 'Upgrade'
     headers.upgrade = 'websocket'
     headers['x-request-id'] = requestId
+    if (action.assertion) attachAssertion(gw, action, action.headers, gw.now())
     const { connectTimeout, timeout } = gw.config.upstream
     let settled = false
     let timer: NodeJS.Timeout | undefined

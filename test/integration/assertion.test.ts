@@ -75,6 +75,11 @@ t.test('the upstream gets an assertion it verifies with the gateway\'s JWKS: iss
   t.match(payload.jti, /^[A-Za-z0-9_-]{16,}$/)
   t.equal(Math.abs(payload.iat! * 1000 - s.clock.now) < 1_000, true, 'iat is now')
 
+  // Forward-auth answers with the same assertion for a proxy in front to send on.
+  const fa = await request(`${s.url}/.gatehouse/auth`, { headers: { cookie, accept: 'application/json', 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': new URL(s.url).host, 'x-forwarded-uri': '/signed/api' } })
+  t.equal(fa.status, 200)
+  t.equal(fa.headers[HEADER], jwt, 'forward-auth\'s 200 carries the session\'s assertion for this upstream')
+
   const keys = (await request(`${s.url}/.gatehouse/jwks`)).json<{ keys: JWK[] }>().keys
   t.equal(keys.length, 1)
   t.equal(keys[0]!.kid, await calculateJwkThumbprint(keys[0]!), 'the kid is the key\'s RFC 7638 thumbprint')

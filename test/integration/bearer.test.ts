@@ -212,6 +212,23 @@ t.test('introspect: opaque tokens are checked at the provider, answers cached', 
   t.equal((await call('/opaque/x', await real({ aud: CLIENT_ID }))).status, 200, 'JWTs are still verified locally on an introspect route')
 })
 
+t.test('forward-auth judges an API client\'s token the same way', async (t) => {
+  const check = async (token: string): Promise<Response> => request(`${url}/.gatehouse/auth`, {
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': new URL(url).host, 'x-forwarded-uri': '/admin-api/things' },
+  })
+  const token = await real()
+  const ok = await check(token)
+  t.equal(ok.status, 200, 'a valid token: 200')
+  t.equal(ok.headers['x-forwarded-user'], 'alice', 'identity headers from the token\'s claims')
+  t.equal(ok.headers['x-forwarded-groups'], 'admins')
+  t.equal(ok.headers.authorization, `Bearer ${token}`, 'the verified token, for the proxy to send on')
+  const bob = await check(await real({ sub: 'bob', email: 'bob@example.com', groups: ['staff'] }))
+  t.equal(bob.status, 403, 'refused by the policy: 403')
+  const forged = await check(await signJwt({ ...key, kid: key.kid }, { iss: 'https://evil.test', sub: 'alice', aud: RESOURCE, exp: Math.floor(Date.now() / 1000) + 60 }, { typ: 'JWT' }))
+  t.equal(forged.status, 401, 'a token from another issuer: 401')
+  t.equal(forged.headers['x-forwarded-user'], undefined, 'and no identity')
+})
+
 t.test('without a bearer token an acceptBearer route behaves as any route', async (t) => {
   const res = await request(`${url}/api/x`, { headers: { accept: 'application/json' } })
   t.equal(res.status, 401)
