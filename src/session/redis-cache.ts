@@ -1,0 +1,157 @@
+import type { Cluster, Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
+import type { Session } from './session.js'
+
+/** Sessions kept in the local cache at most (per replica); the least recently used is dropped first. */
+export const LOCAL_CACHE_MAX = 10_000
+
+/** A subscription that failed on a connection that stayed up is tried again after this long. */
+const RESUBSCRIBE_MS = 1_000
+
+/** The few logger methods the cache uses (pino-compatible). */
+interface CacheLogger {
+  warn (obj: object, msg?: string): void
+}
+
+interface Entry {
+  readonly session: Session
+  /** Served until then: the time its GET was sent plus the TTL. */
+  readonly until: number
+}
+
+/** A GET under way: `stale` when the session changed meanwhile, so its answer must not be kept. */
+interface Loading {
+  readonly promise: Promise<Session | null>
+  stale: boolean
+}
+
+/** Freezes a session read from Redis and everything in it: cached sessions are shared by requests. */
+function deepFreeze<T> (v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k])
+  }
+  return v
+}
+
+/**
+ * Sessions this replica read from Redis recently, by ticket digest, so a
+ * request whose session was read within `ttl` needs no Redis command.
+ *
+ * Bound: an entry is served at most `ttl` after the GET that read it was
+ * sent. A session another replica ends (logout, back-channel logout) or
+ * changes (refresh, idle touch) is gone from Redis from then on, so a GET
+ * sent after that never brings it back: whatever happens to the messages
+ * below, no replica serves a session more than `ttl` after it ended.
+ *
+ * Within the bound, every change is announced: the replica that writes or
+ * deletes a session PUBLISHes its digest (never the ticket) on the channel,
+ * and every replica drops that entry on receipt (milliseconds). A dedicated
+ * subscriber connection listens; while it is not subscribed (closed,
+ * reconnecting) messages may be lost, so the cache is emptied and bypassed
+ * until it is subscribed again. A GET that was under way when its session
+ * changed, or when the subscriber went down, is not kept.
+ */
+export class LocalSessionCache {
+  readonly #ttl: number
+  readonly #now: () => number
+  readonly #channel: string
+  readonly #sub: Redis | Cluster
+  readonly #log: CacheLogger
+  readonly #entries = new LRUCache<string, Entry>({ max: LOCAL_CACHE_MAX })
+  readonly #loading = new Map<string, Loading>()
+  #subscribed = false
+  #closing = false
+
+  constructor (client: Redis | Cluster, cluster: boolean, channel: string, ttl: number, now: () => number, log: CacheLogger) {
+    this.#ttl = ttl
+    this.#now = now
+    this.#channel = channel
+    this.#log = log
+    this.#sharded = cluster
+    // A subscribed connection runs no other command: a connection of its own.
+    // It subscribes itself on every 'ready' (below), so it knows when it is.
+    // In a Cluster, sharded pub/sub: the channel lives on the master of its
+    // slot, which hands a message to its subscribers before it answers the
+    // SPUBLISH (plain PUBLISH reaches the other nodes later, over the bus).
+    this.#sub = cluster ? (client as Cluster).duplicate([], { shardedSubscribers: true }) : (client as Redis).duplicate({ autoResubscribe: false })
+    this.#sub.on('ready', () => { this.#subscribe() })
+    this.#sub.on(cluster ? 'smessage' : 'message', (ch: string, digest: string) => { if (ch === this.#channel) this.drop(digest) })
+    this.#sub.on('error', () => { this.#lost() })
+    this.#sub.on('close', () => { this.#lost() })
+    this.#sub.on('end', () => { this.#lost() })
+  }
+
+  readonly #sharded: boolean
+
+  #subscribe (): void {
+    const subscribed = this.#sharded ? this.#sub.ssubscribe(this.#channel) : this.#sub.subscribe(this.#channel)
+    subscribed.then(() => {
+      if (this.#closing) return
+      this.#subscribed = true
+    }, (err: Error) => {
+      this.#log.warn({ reason: err.message }, 'session cache: subscribing to session changes failed; reading every session from Redis until it succeeds')
+      this.#lost()
+      if (!this.#closing && this.#sub.status === 'ready') setTimeout(() => { if (!this.#closing && this.#sub.status === 'ready') this.#subscribe() }, RESUBSCRIBE_MS).unref()
+    })
+  }
+
+  /** Messages may be lost from now on: forget everything, and every GET under way. */
+  #lost (): void {
+    this.#subscribed = false
+    this.#entries.clear()
+    for (const l of this.#loading.values()) l.stale = true
+    this.#loading.clear()
+  }
+
+  /** Whether entries may be served: subscribed to invalidations. */
+  get trusted (): boolean { return this.#subscribed }
+
+  /** How many sessions are cached. */
+  get size (): number { return this.#entries.size }
+
+  /**
+   * The session under `digest`: from the cache when read within the TTL,
+   * else by `fetch` (one GET, shared by concurrent requests for the same
+   * session), kept for the TTL from when the GET was sent.
+   */
+  async get (digest: string, fetch: () => Promise<Session | null>): Promise<Session | null> {
+    if (!this.#subscribed) return fetch()
+    const now = this.#now()
+    const hit = this.#entries.get(digest)
+    if (hit !== undefined) {
+      if (hit.until > now) return hit.session
+      this.#entries.delete(digest)
+    }
+    const under = this.#loading.get(digest)
+    if (under !== undefined) return under.promise
+    const loading: Loading = { promise: fetch().then((s) => s === null ? null : deepFreeze(s)), stale: false }
+    this.#loading.set(digest, loading)
+    try {
+      const session = await loading.promise
+      if (session !== null && !loading.stale) this.#entries.set(digest, { session, until: now + this.#ttl })
+      return session
+    } finally {
+      if (this.#loading.get(digest) === loading) this.#loading.delete(digest)
+    }
+  }
+
+  /** The session under `digest` changed or ended: drop it here (also what a message from another replica does). */
+  drop (digest: string): void {
+    this.#entries.delete(digest)
+    const l = this.#loading.get(digest)
+    if (l !== undefined) { l.stale = true; this.#loading.delete(digest) }
+  }
+
+  /** Tells every replica (this one too) that the session under `digest` changed or ended. */
+  async announce (c: Redis | Cluster, digest: string): Promise<unknown> {
+    this.drop(digest)
+    return this.#sharded ? c.spublish(this.#channel, digest) : c.publish(this.#channel, digest)
+  }
+
+  close (): void {
+    this.#closing = true
+    this.#lost()
+    this.#sub.disconnect()
+  }
+}
