@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
+import { randomToken } from './crypto.js'
 import type { Session } from './session.js'
 
 /** Sessions kept in the local cache at most (per replica); the least recently used is dropped first. */
@@ -7,6 +8,8 @@ export const LOCAL_CACHE_MAX = 10_000
 
 /** A subscription that failed on a connection that stayed up is tried again after this long. */
 const RESUBSCRIBE_MS = 1_000
+/** In a Cluster, after a loss: how often this replica checks that its subscriber hears the channel again. */
+const PROBE_MS = 500
 
 /** The few logger methods the cache uses (pino-compatible). */
 interface CacheLogger {
@@ -68,6 +71,7 @@ export class LocalSessionCache {
     this.#now = now
     this.#channel = channel
     this.#log = log
+    this.#client = client
     this.#sharded = cluster
     // A subscribed connection runs no other command: a connection of its own.
     // It subscribes itself on every 'ready' (below), so it knows when it is.
@@ -76,29 +80,61 @@ export class LocalSessionCache {
     // SPUBLISH (plain PUBLISH reaches the other nodes later, over the bus).
     this.#sub = cluster ? (client as Cluster).duplicate([], { shardedSubscribers: true }) : (client as Redis).duplicate({ autoResubscribe: false })
     this.#sub.on('ready', () => { this.#subscribe() })
-    this.#sub.on(cluster ? 'smessage' : 'message', (ch: string, digest: string) => { if (ch === this.#channel) this.drop(digest) })
-    this.#sub.on('error', () => { this.#lost() })
-    this.#sub.on('close', () => { this.#lost() })
-    this.#sub.on('end', () => { this.#lost() })
+    this.#sub.on(cluster ? 'smessage' : 'message', (ch: string, message: string) => {
+      if (ch !== this.#channel) return
+      if (this.#probe !== undefined && message === this.#probe) this.#regained()
+      else this.drop(message)
+    })
+    for (const event of ['error', 'close', 'end']) this.#sub.on(event, () => { this.#lost() })
+    // In a Cluster the subscriber's connection to that master is not the
+    // cluster's own: the client reports its loss or failure as a node event,
+    // and subscribes again by itself wherever the slot then lives.
+    if (cluster) for (const event of ['-node', 'nodeError']) this.#sub.on(event, () => { this.#lost() })
   }
 
+  readonly #client: Redis | Cluster
   readonly #sharded: boolean
+  /** While not subscribed in a Cluster: the probe this replica publishes until its own subscriber receives it. */
+  #probe: string | undefined
+  #probing: NodeJS.Timeout | undefined
 
   #subscribe (): void {
     const subscribed = this.#sharded ? this.#sub.ssubscribe(this.#channel) : this.#sub.subscribe(this.#channel)
-    subscribed.then(() => {
-      if (this.#closing) return
-      this.#subscribed = true
-    }, (err: Error) => {
+    subscribed.then(() => { this.#regained() }, (err: Error) => {
       this.#log.warn({ reason: err.message }, 'session cache: subscribing to session changes failed; reading every session from Redis until it succeeds')
       this.#lost()
       if (!this.#closing && this.#sub.status === 'ready') setTimeout(() => { if (!this.#closing && this.#sub.status === 'ready') this.#subscribe() }, RESUBSCRIBE_MS).unref()
     })
   }
 
+  /** Subscribed (again): entries may be served. */
+  #regained (): void {
+    if (this.#probing !== undefined) clearInterval(this.#probing)
+    this.#probing = undefined
+    this.#probe = undefined
+    if (!this.#closing) this.#subscribed = true
+  }
+
+  /**
+   * In a Cluster the client subscribes again by itself, without saying when
+   * it has: publish a random probe until this replica's subscriber receives
+   * it, and trust the cache from then on.
+   */
+  #startProbing (): void {
+    if (!this.#sharded || this.#probing !== undefined || this.#closing) return
+    const probe = `probe:${randomToken(12)}`
+    this.#probe = probe
+    this.#probing = setInterval(() => {
+      if (this.#client.status === 'ready') this.#client.spublish(this.#channel, probe).catch(() => undefined)
+    }, PROBE_MS)
+    this.#probing.unref()
+  }
+
   /** Messages may be lost from now on: forget everything, and every GET under way. */
   #lost (): void {
+    const was = this.#subscribed
     this.#subscribed = false
+    if (was) this.#startProbing()
     this.#entries.clear()
     for (const l of this.#loading.values()) l.stale = true
     this.#loading.clear()
@@ -151,6 +187,7 @@ export class LocalSessionCache {
 
   close (): void {
     this.#closing = true
+    if (this.#probing !== undefined) clearInterval(this.#probing)
     this.#lost()
     this.#sub.disconnect()
   }

@@ -5,7 +5,7 @@ import { randomToken, ticketDigest } from '../../../src/session/crypto.js'
 import { LOCAL_CACHE_MAX } from '../../../src/session/redis-cache.js'
 import { RedisConnection, RedisStore } from '../../../src/session/redis.js'
 import type { Session } from '../../../src/session/session.js'
-import { startRedis, type RedisServer } from '../../fixtures/redis.js'
+import { startRedis, startRedisCluster, type RedisServer } from '../../fixtures/redis.js'
 
 const H = 3_600_000
 const TTL = 5_000
@@ -236,4 +236,39 @@ t.test('memory stays bounded: at most LOCAL_CACHE_MAX sessions', async (t) => {
   t.equal(await getsSince(redis), 0, 'the most recent is kept')
   await store.load(ids[0]!)
   t.equal(await getsSince(redis), 1, 'the least recent was dropped')
+})
+
+t.test('Redis Cluster: sharded pub/sub; a lost subscriber connection empties the cache until the client has subscribed again', async (t) => {
+  const cluster = await startRedisCluster(t)
+  const clock = { now: start }
+  const open = async (): Promise<RedisStore> => {
+    const conn = new RedisConnection({ cluster: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })) }, quiet)
+    const store = new RedisStore(conn, { keyPrefix: 'gh:', idleTimeout: H, absoluteTimeout: 12 * H, localCacheTtl: TTL, now: () => clock.now })
+    t.teardown(async () => { await store.close(); await conn.close() })
+    await until('the cluster', () => conn.ready(), 10_000)
+    await until('the subscription', () => store.cache!.trusted, 10_000)
+    return store
+  }
+  const [a, b] = [await open(), await open()]
+  const s = session()
+  await a.save(s, clock.now, true)
+  t.ok(await b.load(s.id))
+  t.equal(b.cache!.size, 1)
+  await a.destroy(s)
+  await until('the message', () => b.cache!.size === 0, 1_000)
+  t.equal(await b.load(s.id), null, 'a logout on A reaches B (SSUBSCRIBE)')
+
+  const other = session()
+  await a.save(other, clock.now, true)
+  await b.load(other.id)
+  t.equal(b.cache!.size, 1)
+  for (const port of cluster.ports) await cluster.command(port, 'CLIENT', 'KILL', 'TYPE', 'pubsub')
+  await until('B to notice', () => !b.cache!.trusted, 2_000)
+  t.equal(b.cache!.size, 0, 'emptied')
+  await until('B to subscribe again', () => b.cache!.trusted, 15_000)
+  await b.load(other.id)
+  t.equal(b.cache!.size, 1, 'cached again')
+  await a.destroy(other)
+  await until('the message', () => b.cache!.size === 0, 1_000)
+  t.equal(await b.load(other.id), null, 'and told of changes again')
 })
