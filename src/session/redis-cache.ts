@@ -101,7 +101,7 @@ export class LocalSessionCache {
   #subscribe (): void {
     const subscribed = this.#sharded ? this.#sub.ssubscribe(this.#channel) : this.#sub.subscribe(this.#channel)
     subscribed.then(() => { this.#regained() }, (err: Error) => {
-      this.#log.warn({ reason: err.message }, 'session cache: subscribing to session changes failed; reading every session from Redis until it succeeds')
+      this.#warnOnce('subscribe', err, 'session cache: subscribing to session changes failed; reading every session from Redis until it succeeds')
       this.#lost()
       if (!this.#closing && this.#sub.status === 'ready') setTimeout(() => { if (!this.#closing && this.#sub.status === 'ready') this.#subscribe() }, RESUBSCRIBE_MS).unref()
     })
@@ -182,7 +182,21 @@ export class LocalSessionCache {
   /** Tells every replica (this one too) that the session under `digest` changed or ended. */
   async announce (c: Redis | Cluster, digest: string): Promise<unknown> {
     this.drop(digest)
-    return this.#sharded ? c.spublish(this.#channel, digest) : c.publish(this.#channel, digest)
+    // A refused PUBLISH (an ACL without the channel) must not fail the write
+    // it accompanies: the other replicas then drop their copy at the TTL.
+    return (this.#sharded ? c.spublish(this.#channel, digest) : c.publish(this.#channel, digest)).catch((err: Error) => {
+      this.#warnOnce('publish', err, 'session cache: announcing a session change failed; other replicas may serve their copy until localCacheTtl')
+    })
+  }
+
+  /** What was already logged, so a lasting refusal (e.g. NOPERM) is logged once, not on every retry or write. */
+  readonly #warned = new Set<string>()
+
+  #warnOnce (what: string, err: Error, msg: string): void {
+    const key = `${what}:${err.message}`
+    if (this.#warned.has(key) || this.#warned.size >= 16) return
+    this.#warned.add(key)
+    this.#log.warn({ reason: err.message, channel: this.#channel }, msg)
   }
 
   close (): void {

@@ -25,12 +25,12 @@ const until = async (what: string, check: () => boolean, ms = 5_000): Promise<vo
 }
 
 /** A replica's store on its own connection, with the test's clock. */
-async function replica (t: Test, url: string, clock: { now: number }, localCacheTtl = TTL): Promise<{ conn: RedisConnection, store: RedisStore }> {
+async function replica (t: Test, url: string, clock: { now: number }, localCacheTtl = TTL, log: { warn (obj: object, msg?: string): void } = quiet): Promise<{ conn: RedisConnection, store: RedisStore }> {
   const conn = new RedisConnection({ url }, quiet)
-  const store = new RedisStore(conn, { keyPrefix: 'gh:', idleTimeout: H, absoluteTimeout: 12 * H, localCacheTtl, now: () => clock.now })
+  const store = new RedisStore(conn, { keyPrefix: 'gh:', idleTimeout: H, absoluteTimeout: 12 * H, localCacheTtl, now: () => clock.now, log })
   t.teardown(async () => { await store.close(); await conn.close() })
   await until('the connection', () => conn.ready())
-  if (store.cache !== undefined) await until('the subscription', () => store.cache!.trusted)
+  if (store.cache !== undefined && log === quiet) await until('the subscription', () => store.cache!.trusted)
   return { conn, store }
 }
 
@@ -271,4 +271,28 @@ t.test('Redis Cluster: sharded pub/sub; a lost subscriber connection empties the
   await a.destroy(other)
   await until('the message', () => b.cache!.size === 0, 1_000)
   t.equal(await b.load(other.id), null, 'and told of changes again')
+})
+
+t.test('an ACL user without the channel: sessions work, the cache stays off, one warning', async (t) => {
+  const redis = await startRedis(t)
+  t.match(await redis.command('ACL', 'SETUSER', 'gh', 'on', '>gh-password', '~*', '+@all', 'resetchannels'), /OK/)
+  const clock = { now: start }
+  const warnings: string[] = []
+  const { store } = await replica(t, `redis://gh:gh-password@127.0.0.1:${redis.port}`, clock, TTL, { warn: (_o, msg) => { warnings.push(msg ?? '') } })
+  await until('the refusal', () => warnings.length > 0)
+  const s = session()
+  await store.save(s, clock.now, true)
+  await store.save({ ...s, seen: clock.now + 1 }, clock.now + 1, false)
+  await getsSince(redis)
+  for (let i = 0; i < 3; i++) t.ok(await store.load(s.id))
+  t.equal(await getsSince(redis), 3, 'not subscribed: every read is a GET')
+  await store.destroy(s)
+  t.equal(await store.load(s.id), null, 'a logout works although its announcement is refused')
+  await new Promise((resolve) => setTimeout(resolve, 1_200))
+  t.notOk(store.cache!.trusted)
+  t.same([...new Set(warnings)].sort(), [
+    'session cache: announcing a session change failed; other replicas may serve their copy until localCacheTtl',
+    'session cache: subscribing to session changes failed; reading every session from Redis until it succeeds',
+  ])
+  t.equal(warnings.length, 2, 'each logged once, not on every retry or write')
 })
