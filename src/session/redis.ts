@@ -208,7 +208,7 @@ export interface RedisStoreOptions {
   readonly absoluteTimeout: number
   /** How long a session read from Redis is served from this replica's memory (see redis-cache.ts); 0: never. */
   readonly localCacheTtl?: number
-  /** Epoch-ms clock of the cache's TTL. */
+  /** Clock of the cache's TTL, in ms (monotonic in production). */
   readonly now?: () => number
   /** Where subscriber problems are reported. */
   readonly log?: Pick<StoreLogger, 'warn'>
@@ -245,7 +245,7 @@ export class RedisStore implements SessionStore, RefreshLock {
     this.#conn = conn
     this.#opts = opts
     const ttl = opts.localCacheTtl ?? 0
-    this.cache = ttl > 0 ? new LocalSessionCache(conn.client, conn.cluster, invalidationChannel(opts.keyPrefix), ttl, opts.now ?? Date.now, opts.log ?? { warn: () => undefined }) : undefined
+    this.cache = ttl > 0 ? new LocalSessionCache(conn.client, conn.cluster, invalidationChannel(opts.keyPrefix), ttl, opts.now ?? (() => performance.now()), opts.log ?? { warn: () => undefined }) : undefined
   }
 
   #key (ticket: string): string { return this.#keyOf(ticketDigest(ticket)) }
