@@ -68,13 +68,13 @@ interface SessionBackend {
  * take a lock there too (the redis store's own, or for the cookie store a
  * lock that hands the result on).
  */
-function sessionBackend (config: Config, log: StoreLogger, override: SessionStore | undefined): SessionBackend {
+function sessionBackend (config: Config, log: StoreLogger, override: SessionStore | undefined, monotonic: () => number): SessionBackend {
   const s = config.session
   const redis = s.redis !== undefined ? new RedisConnection(s.redis, log) : undefined
   let store = override
   if (store === undefined) {
     if (s.store === 'memory') store = new MemoryStore({ maxSessions: s.memory.maxSessions, idleTimeout: s.idleTimeout, absoluteTimeout: s.absoluteTimeout })
-    else if (s.store === 'redis') store = new RedisStore(redis!, { keyPrefix: s.redis!.keyPrefix, idleTimeout: s.idleTimeout, absoluteTimeout: s.absoluteTimeout })
+    else if (s.store === 'redis') store = new RedisStore(redis!, { keyPrefix: s.redis!.keyPrefix, idleTimeout: s.idleTimeout, absoluteTimeout: s.absoluteTimeout, localCacheTtl: s.redis!.localCacheTtl, now: monotonic, log })
     else store = new CookieStore()
   }
   const revocations = redis !== undefined ? new RedisRevocations(redis, s.redis!.keyPrefix) : new MemoryRevocations()
@@ -192,7 +192,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     newId: newFastRequestId,
     host: (req) => requestHost(req.headers, config.trustProxy),
   })
-  const backend = sessionBackend(config, log, deps.store)
+  // The local session cache's TTL runs on a monotonic clock, unless a test moves time: a wall clock set back must not lengthen it.
+  const backend = sessionBackend(config, log, deps.store, deps.now ?? (() => performance.now()))
   const store = backend.store
   const revocations = backend.revocations.kind === 'memory' && deps.wrapRevocations !== undefined ? deps.wrapRevocations(backend.revocations) : backend.revocations
   let generatedKey: AssertionKey | undefined

@@ -53,6 +53,7 @@ export function restartChanges (prev: Config, next: Config): string[] {
   differ('session.redis.username', prev.session.redis?.username, next.session.redis?.username)
   differ('session.redis.password', prev.session.redis?.password, next.session.redis?.password, false)
   differ('session.redis.keyPrefix', prev.session.redis?.keyPrefix, next.session.redis?.keyPrefix)
+  if (prev.session.store === 'redis') differ('session.redis.localCacheTtl', `${prev.session.redis?.localCacheTtl}ms`, `${next.session.redis?.localCacheTtl}ms`)
   if (prev.session.store === 'memory') differ('session.memory.maxSessions', prev.session.memory.maxSessions, next.session.memory.maxSessions)
   if (prev.session.store !== 'cookie' && next.session.store === prev.session.store) {
     // A server-side store expires sessions with the timeouts it was built with.

@@ -66,6 +66,8 @@ export interface RedisConfig {
   readonly username?: string
   readonly password?: string
   readonly keyPrefix: string
+  /** store: redis: how long (ms) a session read from Redis is served from memory; 0: never. */
+  readonly localCacheTtl: number
 }
 
 export interface RedisAddress {

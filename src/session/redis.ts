@@ -2,6 +2,7 @@ import { Cluster, Redis } from 'ioredis'
 import type { RedisAddress, RedisConfig } from '../config/types.js'
 import { StoreUnavailableError } from '../errors.js'
 import { randomToken, sha256, sealWithTicket, ticketDigest, unsealWithTicket } from './crypto.js'
+import { LocalSessionCache } from './redis-cache.js'
 import { isSession, type Session } from './session.js'
 import { isTicket, remainingLifetime, type RefreshLock, type RefreshSettled, type SessionMatch, type SessionStore } from './store.js'
 
@@ -19,7 +20,7 @@ const CONNECT_TIMEOUT_MS = 2_000
 const reconnectDelay = (times: number): number => Math.min(100 * times, 2_000)
 
 /** Where Redis is, as `session.redis` gives it (the key prefix aside). */
-export type RedisTarget = Omit<RedisConfig, 'keyPrefix'>
+export type RedisTarget = Omit<RedisConfig, 'keyPrefix' | 'localCacheTtl'>
 
 const hostPort = (a: RedisAddress): string => a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
 
@@ -205,7 +206,16 @@ export interface RedisStoreOptions {
   readonly keyPrefix: string
   readonly idleTimeout: number
   readonly absoluteTimeout: number
+  /** How long a session read from Redis is served from this replica's memory (see redis-cache.ts); 0: never. */
+  readonly localCacheTtl?: number
+  /** Clock of the cache's TTL, in ms (monotonic in production). */
+  readonly now?: () => number
+  /** Where subscriber problems are reported. */
+  readonly log?: Pick<StoreLogger, 'warn'>
 }
+
+/** The channel that announces changed and ended sessions (by digest) to every replica. */
+export const invalidationChannel = (keyPrefix: string): string => `${keyPrefix}changed`
 
 /**
  * Sessions in Redis, shared by every replica. The cookie carries the sealed
@@ -219,18 +229,27 @@ export interface RedisStoreOptions {
  * logout. In a Cluster the digest is a hash tag (`s:{<digest>}`), so a
  * session and its lock share a slot; every command touches one key, or keys
  * of one slot.
+ *
+ * With `localCacheTtl`, sessions read are kept in memory for that long and
+ * every update or deletion is announced on the `changed` channel, so the
+ * other replicas drop their copy (see LocalSessionCache for the bound).
  */
 export class RedisStore implements SessionStore, RefreshLock {
   readonly kind = 'redis' as const
   readonly #conn: RedisConnection
   readonly #opts: RedisStoreOptions
+  /** Recently read sessions; undefined when `localCacheTtl` is 0. */
+  readonly cache: LocalSessionCache | undefined
 
   constructor (conn: RedisConnection, opts: RedisStoreOptions) {
     this.#conn = conn
     this.#opts = opts
+    const ttl = opts.localCacheTtl ?? 0
+    this.cache = ttl > 0 ? new LocalSessionCache(conn.client, conn.cluster, invalidationChannel(opts.keyPrefix), ttl, opts.now ?? (() => performance.now()), opts.log ?? { warn: () => undefined }) : undefined
   }
 
-  #key (ticket: string): string { return `${this.#opts.keyPrefix}s:${this.#conn.tag(ticketDigest(ticket))}` }
+  #key (ticket: string): string { return this.#keyOf(ticketDigest(ticket)) }
+  #keyOf (digest: string): string { return `${this.#opts.keyPrefix}s:${this.#conn.tag(digest)}` }
 
   #indexKey (kind: 'sid' | 'sub', provider: string, value: string): string {
     return `${this.#opts.keyPrefix}i:${sha256(`${kind}\n${provider}\n${value}`)}`
@@ -244,9 +263,23 @@ export class RedisStore implements SessionStore, RefreshLock {
 
   async load (ticket: unknown): Promise<Session | null> {
     if (!isTicket(ticket)) return null
+    const cache = this.cache
+    // While Redis is away the store is down for every request, cached or not.
+    if (cache === undefined || !this.#conn.ready()) return this.#fetch(ticket)
+    return cache.get(ticketDigest(ticket), async () => this.#fetch(ticket))
+  }
+
+  /** The session as Redis has it now (one GET). */
+  async #fetch (ticket: string): Promise<Session | null> {
     const key = this.#key(ticket)
     const raw = await this.#conn.run(async (c) => c.get(key))
     return raw === null ? null : unsealSession(ticket, key, raw)
+  }
+
+  /** Tells the replicas' caches that these sessions changed (none without a cache; nothing to tell of a new one). */
+  #announce (c: Redis | Cluster, digests: readonly string[]): Promise<unknown>[] {
+    const cache = this.cache
+    return cache === undefined ? [] : digests.map(async (d) => cache.announce(c, d))
   }
 
   async save (session: Session, now: number, create: boolean): Promise<string> {
@@ -261,14 +294,15 @@ export class RedisStore implements SessionStore, RefreshLock {
       // slots than the session: one transaction per key, sent together. A
       // member whose session is gone is harmless (logout deletes nothing).
       const index = this.#indexKeys(session).map(async (idx) => c.multi().sadd(idx, key).pexpire(idx, this.#opts.absoluteTimeout).exec())
-      return Promise.all([set, ...index])
+      return Promise.all([set, ...index, ...this.#announce(c, create ? [] : [ticketDigest(session.id)])])
     })
     return session.id
   }
 
   async destroy (session: Session): Promise<void> {
-    const key = this.#key(session.id)
-    await this.#conn.run(async (c) => c.del(key))
+    const digest = ticketDigest(session.id)
+    const key = this.#keyOf(digest)
+    await this.#conn.run(async (c) => Promise.all([c.del(key), ...this.#announce(c, [digest])]))
   }
 
   async endMatching (match: SessionMatch): Promise<number> {
@@ -279,14 +313,17 @@ export class RedisStore implements SessionStore, RefreshLock {
       const keys = await c.smembers(idx)
       // One DEL per session: in a Cluster they live in different slots.
       const ended = (await Promise.all(keys.map(async (k) => c.del(k)))).reduce((a, b) => a + b, 0)
-      await c.del(idx)
+      await Promise.all([c.del(idx), ...this.#announce(c, keys.map((k) => this.#digestOf(k)))])
       return ended
     })
   }
 
+  /** The digest in a session key (`<prefix>s:<digest>`, or `s:{<digest>}` in a Cluster). */
+  #digestOf (key: string): string { return key.slice(this.#opts.keyPrefix.length + 2).replace(/^\{(.*)\}$/, '$1') }
+
   async withRefreshLock<T> (session: Session, fn: (current: Session | null) => Promise<T>): Promise<T> {
-    // Re-read under the lock: another replica may have refreshed already.
-    return withRedisLock(this.#conn, refreshLockKey(this.#conn, this.#opts.keyPrefix, ticketDigest(session.id)), async () => fn(await this.load(session.id)))
+    // Re-read under the lock, from Redis (never the cache): another replica may have refreshed already.
+    return withRedisLock(this.#conn, refreshLockKey(this.#conn, this.#opts.keyPrefix, ticketDigest(session.id)), async () => fn(await this.#fetch(session.id)))
   }
 
   async settle (current: Session, outcome: RefreshSettled, now: number): Promise<void> {
@@ -295,5 +332,5 @@ export class RedisStore implements SessionStore, RefreshLock {
   }
 
   ready (): boolean { return this.#conn.ready() }
-  async close (): Promise<void> { /* the connection is closed by its owner */ }
+  async close (): Promise<void> { this.cache?.close() /* the connection is closed by its owner */ }
 }

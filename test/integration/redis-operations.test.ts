@@ -29,6 +29,21 @@ async function counted (r: Redis, fn: () => Promise<unknown>): Promise<Counts> {
 
 const show = (c: Counts): string => Object.entries(c).sort().map(([k, v]) => `${k.toUpperCase()} ${v}`).join(', ') || 'none'
 
+t.test('store: redis with localCacheTtl: 0: one GET per request', async (t) => {
+  const redis = await startRedis(t)
+  const s = await startSessionStack(t, 'redis', { replicas: 1, redis, redisYaml: `    url: ${redis.url}\n    localCacheTtl: 0\n` })
+  const [a] = s.nodes as [typeof s.nodes[0]]
+  const r = new Redis(redis.url)
+  t.teardown(() => { r.disconnect() })
+  const cookie = await loginCookie(s.browser(), `${a.url}/`)
+  const n = 50
+  const steady = await counted(r, async () => {
+    for (let i = 0; i < n; i++) if ((await api(`${a.url}/x/${i}`, cookie)).status !== 200) throw new Error('request failed')
+  })
+  t.comment(`measured: redis, localCacheTtl 0: ${n} signed-in requests: ${show(steady)}`)
+  t.same(steady, { get: n }, 'one GET per request')
+})
+
 for (const kind of ['redis', 'cookie', 'memory'] as const) {
   t.test(`store: ${kind} with session.redis: Redis commands per request`, async (t) => {
     const redis = await startRedis(t)
@@ -46,9 +61,19 @@ for (const kind of ['redis', 'cookie', 'memory'] as const) {
       for (let i = 0; i < n; i++) if ((await api(`${a.url}/x/${i}`, cookie)).status !== 200) throw new Error('request failed')
     })
     t.comment(`measured: ${kind}: ${n} signed-in requests: ${show(steady)}`)
-    if (kind === 'redis') t.same(steady, { get: n }, 'redis store: one GET per request')
+    if (kind === 'redis') t.same(steady, {}, 'redis store: the session read at login is served from memory (localCacheTtl)')
     else if (kind === 'cookie') t.same(steady, { mget: n }, 'cookie store: one MGET per request (the revocation list)')
     else t.same(steady, {}, 'memory store: Redis is not on the request path')
+
+    if (kind === 'redis') {
+      // Once localCacheTtl (5 s) has passed, one GET, then memory again.
+      s.clock.advance(5_000)
+      const after = await counted(r, async () => {
+        for (let i = 0; i < n; i++) if ((await api(`${a.url}/y/${i}`, cookie)).status !== 200) throw new Error('request failed')
+      })
+      t.comment(`measured: ${kind}: ${n} signed-in requests after localCacheTtl: ${show(after)}`)
+      t.same(after, { get: 1 }, 'redis store: one GET per session per localCacheTtl')
+    }
 
     s.clock.advance(3600_000 + 60_000)
     const refresh = await counted(r, async () => {

@@ -95,6 +95,9 @@ routes: [{ upstream: http://127.0.0.1:3001 }]
   const memory = config({ session: ', store: memory' })
   t.same(restartChanges(memory, config({ session: ', store: memory, idleTimeout: 2h' })), ['session.idleTimeout: changed from 3600000ms to 7200000ms; this needs a restart'], 'a server-side store keeps the timeouts it was built with')
   t.same(restartChanges(base, config({ session: ', idleTimeout: 2h' })), [], 'the cookie store takes new timeouts')
+  const cached = config({ session: ', store: redis, redis: { url: "redis://127.0.0.1:6379" }' })
+  t.same(restartChanges(cached, config({ session: ', store: redis, redis: { url: "redis://127.0.0.1:6379", localCacheTtl: 1s }' })), ['session.redis.localCacheTtl: changed from 5000ms to 1000ms; this needs a restart'], 'the redis store keeps the local cache it was built with')
+  t.same(restartChanges(config({ session: ', redis: { url: "redis://127.0.0.1:6379" }' }), config({ session: ', redis: { url: "redis://127.0.0.1:6379", localCacheTtl: 1s }' })), [], 'the cookie store has no local cache')
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-reload-'))
   const [a, b] = [selfSigned(dir, 'a'), selfSigned(dir, 'b')]
   const tls = (p: CertPair): string => `tls: { certFile: ${p.certFile}, keyFile: ${p.keyFile} }`

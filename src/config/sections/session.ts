@@ -22,6 +22,8 @@ function redisAddresses (c: Checker, list: readonly string[] | undefined, path: 
 }
 
 const MODES = ['url', 'sentinels', 'cluster'] as const
+/** The local session cache's TTL is the time a logout may go unseen on another replica: keep it short. */
+const MAX_LOCAL_CACHE_TTL = 60_000
 
 /** Which credentials a redis:// URL carries. */
 function urlCredentials (url: string): { username: boolean, password: boolean } | undefined {
@@ -43,6 +45,7 @@ const redis = optionalSection({
   username: text({ description: 'ACL user for AUTH (unless the url carries one)' }),
   password: text({ secret: true, description: 'password for AUTH (unless the url carries one); passwordFile reads it from a file' }),
   keyPrefix: text({ def: 'gatehouse:', description: 'prefix of every key Gatehouse writes' }),
+  localCacheTtl: duration({ def: '5s', description: 'store: redis: serve a session read from Redis from memory for this long (the longest another replica may still accept a session after its logout); 0 reads Redis on every request' }),
 }, {
   description: 'Redis: the session store with store: redis; with store: cookie, the shared revocation list and refresh lock',
   build (v, c, { path, raw }): RedisConfig {
@@ -61,6 +64,7 @@ const redis = optionalSection({
     // In a cluster each session's keys carry a hash tag ({...}) after the
     // prefix; a brace in the prefix would make the prefix the tag and put
     // every key in one slot.
+    if (v.localCacheTtl > MAX_LOCAL_CACHE_TTL) c.add(`${path}.localCacheTtl`, `must be at most ${formatDuration(MAX_LOCAL_CACHE_TTL)} (a logout on another replica may go unseen this long), got ${formatDuration(v.localCacheTtl)}`)
     if (v.cluster !== undefined && /[{}]/.test(v.keyPrefix)) c.add(`${path}.keyPrefix`, 'must not contain "{" or "}" with cluster (Gatehouse adds a hash tag after the prefix)')
     return {
       ...(v.url !== undefined ? { url: v.url } : {}),
@@ -70,6 +74,7 @@ const redis = optionalSection({
       ...(v.username !== undefined ? { username: v.username } : {}),
       ...(v.password !== undefined ? { password: v.password } : {}),
       keyPrefix: v.keyPrefix,
+      localCacheTtl: v.localCacheTtl,
     }
   },
   schema: { anyOf: [{ required: ['url'] }, { required: ['urlFile'] }, { required: ['sentinels'] }, { required: ['cluster'] }] },

@@ -15,9 +15,13 @@ t.test('session.store: cookie, memory and redis are accepted', async (t) => {
   t.equal(mem.config?.session.memory.maxSessions, 500)
   const redis = validateConfig(base({ store: 'redis', redis: { url: 'redis://127.0.0.1:6379' } }))
   t.same(redis.problems, [])
-  t.same(redis.config?.session.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'gatehouse:' }, 'default key prefix')
+  t.same(redis.config?.session.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'gatehouse:', localCacheTtl: 5_000 }, 'default key prefix and local cache TTL')
   const prefixed = validateConfig(base({ store: 'redis', redis: { url: 'rediss://r.example:6380', keyPrefix: 'app1:' } }))
   t.equal(prefixed.config?.session.redis?.keyPrefix, 'app1:')
+  const ttl = (v: unknown): number | undefined => validateConfig(base({ store: 'redis', redis: { url: 'redis://r:6379', localCacheTtl: v } })).config?.session.redis?.localCacheTtl
+  t.equal(ttl('500ms'), 500, 'localCacheTtl in milliseconds')
+  t.equal(ttl(0), 0, 'localCacheTtl 0 turns the local cache off')
+  t.equal(ttl('1m'), 60_000, 'up to a minute')
   t.equal(validateConfig(base({ redis: { url: 'redis://r:6379' } })).config?.session.redis?.url, 'redis://r:6379', 'cookie store with Redis for revocation records')
 })
 
@@ -25,16 +29,18 @@ t.test('session store problems name the field', async (t) => {
   t.same(validateConfig(base({ store: 'redis' })).problems, ['session.redis.url: is required with store: redis'])
   t.same(validateConfig(base({ store: 'redis', redis: { url: 'http://r' } })).problems, ['session.redis.url: expected redis://host:port or rediss://..., got "http://r"'])
   t.same(validateConfig(base({ store: 'disk' })).problems, ['session.store: expected one of "cookie", "memory", "redis", got "disk"'])
+  t.same(validateConfig(base({ store: 'redis', redis: { url: 'redis://r:6379', localCacheTtl: '2m' } })).problems, ['session.redis.localCacheTtl: must be at most 1m (a logout on another replica may go unseen this long), got 2m'])
+  t.same(validateConfig(base({ store: 'redis', redis: { url: 'redis://r:6379', localCacheTtl: 'soon' } })).problems, ['session.redis.localCacheTtl: not a duration: "soon" (use e.g. 90s, 15m, 12h, 7d)'])
   t.same(validateConfig(base({ store: 'memory', memory: { maxSessions: 0 } })).problems, ['session.memory.maxSessions: expected a whole number from 1 to 100000000, got 0'])
 })
 
 t.test('session.redis: Sentinel and Cluster', async (t) => {
   const sentinel = validateConfig(base({ store: 'redis', redis: { sentinels: ['10.0.0.1:26379', '[::1]:26380'], sentinelName: 'mymaster', password: 'pw' } }))
   t.same(sentinel.problems, [])
-  t.same(sentinel.config?.session.redis, { sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }], sentinelName: 'mymaster', password: 'pw', keyPrefix: 'gatehouse:' })
+  t.same(sentinel.config?.session.redis, { sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }], sentinelName: 'mymaster', password: 'pw', keyPrefix: 'gatehouse:', localCacheTtl: 5_000 })
   const cluster = validateConfig(base({ store: 'redis', redis: { cluster: ['10.0.0.1:7000', '10.0.0.2:7000'], username: 'gh', passwordFile: '/run/pw' } }), { readFile: () => 'from-file\n' })
   t.same(cluster.problems, [])
-  t.same(cluster.config?.session.redis, { cluster: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }], username: 'gh', password: 'from-file', keyPrefix: 'gatehouse:' })
+  t.same(cluster.config?.session.redis, { cluster: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }], username: 'gh', password: 'from-file', keyPrefix: 'gatehouse:', localCacheTtl: 5_000 })
   t.same(validateConfig(base({ redis: { cluster: '10.0.0.1:7000' } })).config?.session.redis?.cluster, [{ host: '10.0.0.1', port: 7000 }], 'a single node may be written as a string')
 })
 
