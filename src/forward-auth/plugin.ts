@@ -5,7 +5,7 @@ import { safeReturnTo } from '../auth/return-to.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { requestHost, type RequestFacts } from '../pipeline/facts.js'
 import type { Action } from '../pipeline/decide.js'
-import { decideFacts, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
+import { decideFacts, Handoff, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
 import { attachAssertion } from '../proxy/assertion.js'
 import { LISTENER_METHODS } from '../proxy/plugin.js'
 import { recordOf } from '../observe.js'
@@ -170,7 +170,7 @@ function readCall (gw: Gateway, raw: IncomingMessage): Call | undefined {
 }
 
 /** Calls the listener decided and handed to the Fastify route, with their answer still to give. */
-const handed = new WeakMap<IncomingMessage, { readonly d: Decided, readonly o: OriginalRequest, readonly redirect: boolean } | { readonly error: unknown }>()
+const handoff = new Handoff<{ readonly d: Decided, readonly o: OriginalRequest, readonly redirect: boolean }>()
 
 /**
  * The HTTP server's listener for forward-auth calls: returns false for any
@@ -189,23 +189,15 @@ export function forwardAuthListener (ref: GatewayRef, opts: { readonly ready: ()
     // A malformed call: Fastify's route reads it again and answers the page.
     if (!call.parsed.ok) return false
     const o = call.parsed.original
-    decideFacts(gw, originalFacts(o, req), recordOf(req)).then(async (d) => {
-      if (d.action.kind !== 'forward') {
-        handed.set(req, { d, o, redirect: call.redirect })
-        fastify(req, res)
-        return
-      }
-      const settled = await settleOnListener(d, (error) => { handed.set(req, { error }); fastify(req, res) })
-      if (settled === undefined) return
-      const headers: OutgoingHttpHeaders = { 'x-gatehouse-response': 'auth-ok', 'cache-control': 'no-store', 'x-request-id': settled.requestId, 'content-length': 0 }
-      for (const [name, value] of allowedHeaders(d.gw, d.action, d.now)) headers[name] = value
-      if (settled.setCookies !== undefined) headers['set-cookie'] = settled.setCookies
-      res.writeHead(200, headers)
-      res.end()
-    }, (error: unknown) => {
-      handed.set(req, { error })
-      fastify(req, res)
-    })
+    handoff.onListener(req, res, fastify, decideFacts(gw, originalFacts(o, req), recordOf(req)),
+      (d) => d.action.kind !== 'forward' ? { d, o, redirect: call.redirect } : undefined,
+      (d, settled) => {
+        const headers: OutgoingHttpHeaders = { 'x-gatehouse-response': 'auth-ok', 'cache-control': 'no-store', 'x-request-id': settled.requestId, 'content-length': 0 }
+        if (d.action.kind === 'forward') for (const [name, value] of allowedHeaders(d.gw, d.action, d.now)) headers[name] = value
+        if (settled.setCookies !== undefined) headers['set-cookie'] = settled.setCookies
+        res.writeHead(200, headers)
+        res.end()
+      })
     return true
   }
 }
@@ -220,12 +212,8 @@ export async function forwardAuthPlugin (app: FastifyInstance, opts: { ref: Gate
   app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const raw = request.raw
-    const h = handed.get(raw)
-    if (h !== undefined) {
-      handed.delete(raw)
-      if ('error' in h) throw h.error
-      return answer(h.d, h.o, h.redirect, request, reply)
-    }
+    const h = handoff.take(raw)
+    if (h !== undefined) return answer(h.d, h.o, h.redirect, request, reply)
     const gw = opts.ref.current
     // The router decoded the path; the original request is read from the raw spelling only.
     const call = readCall(gw, raw)

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { bearerToken, type BearerCheck, type BearerVerifier } from '../auth/bearer.js'
 import type { Gateway } from '../context.js'
 import { GatewayError } from '../errors.js'
@@ -118,7 +118,7 @@ export async function sessionEffects (d: Decided): Promise<string[] | undefined>
  * Set-Cookie values; undefined when the store failed while writing, after
  * handing the error to `failed` (the entry's Fastify route answers it).
  */
-export async function settleOnListener (d: Decided, failed: (error: unknown) => void): Promise<{ readonly requestId: string, readonly setCookies: string[] | undefined } | undefined> {
+export async function settleOnListener (d: Decided, failed: (error: unknown) => void): Promise<Settled | undefined> {
   const { gw } = d
   const requestId = d.rec !== undefined ? gw.observer.id(d.rec) : gw.newRequestId()
   writeLogs(gw.log, d.action.logs, { reqId: requestId })
@@ -132,6 +132,48 @@ export async function settleOnListener (d: Decided, failed: (error: unknown) => 
   recordDecision(d)
   return { requestId, setCookies }
 }
+
+/** What a listener hands to its Fastify route when deciding failed (the store was unreachable). */
+class Failed {
+  constructor (readonly error: unknown) {}
+}
+
+/**
+ * Requests an entry's listener decided and handed to its Fastify route to
+ * answer (or the error met while deciding), each taken once by that route:
+ * a handed request is never decided again.
+ */
+export class Handoff<T extends object> {
+  readonly #handed = new WeakMap<IncomingMessage, T | Failed>()
+
+  /** What the listener handed for `req` (undefined: it arrived undecided); throws the error it met. */
+  take (req: IncomingMessage): T | undefined {
+    const h = this.#handed.get(req)
+    if (h === undefined) return undefined
+    this.#handed.delete(req)
+    if (h instanceof Failed) throw h.error
+    return h
+  }
+
+  /**
+   * Runs a decision on the server's listener: `toFastify` says what to hand
+   * over when the answer needs Fastify (undefined: the listener answers
+   * itself with `answer`, after the session effects). Any failure is handed
+   * over too, and Fastify's error handler answers it.
+   */
+  onListener (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void, decided: Promise<Decided>, toFastify: (d: Decided) => T | undefined, answer: (d: Decided, settled: Settled) => void): void {
+    const fail = (error: unknown): void => { this.#handed.set(req, new Failed(error)); fastify(req, res) }
+    decided.then(async (d) => {
+      const handed = toFastify(d)
+      if (handed !== undefined) { this.#handed.set(req, handed); fastify(req, res); return }
+      const settled = await settleOnListener(d, fail)
+      if (settled !== undefined) answer(d, settled)
+    }, fail)
+  }
+}
+
+/** What an answer on the listener carries: the request id, and the session cookies to set. */
+export interface Settled { readonly requestId: string, readonly setCookies: string[] | undefined }
 
 /**
  * Counts the decision and keeps it, with the user and reason, for the access

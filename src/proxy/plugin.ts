@@ -6,7 +6,7 @@ import { loginElsewhere, redirectElsewhere } from '../auth/handoff.js'
 import { UPSTREAM_FAILURE_CODES } from '../errors.js'
 import { markGatewayResponse, sendChooserPage, writeErrorPage } from '../pages.js'
 import type { Action } from '../pipeline/decide.js'
-import { decideRequest, recordDecision, sessionEffects, settleOnListener, writeLogs, type Decided } from '../pipeline/run.js'
+import { decideRequest, Handoff, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
 import { attachAssertion } from './assertion.js'
 import { forward } from './forward.js'
 import { sendRefusal } from '../pipeline/answer.js'
@@ -31,7 +31,7 @@ import { sendRefusal } from '../pipeline/answer.js'
 type FastifyHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 /** Decided requests handed to Fastify, until its route picks them up. */
-const handed = new WeakMap<IncomingMessage, Decided | { readonly error: unknown }>()
+const handoff = new Handoff<Decided>()
 
 /** Methods the listener decides; anything else goes through Fastify's router. */
 export const LISTENER_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
@@ -149,11 +149,6 @@ async function execute (d: Decided, request: FastifyRequest, reply: FastifyReply
   }
 }
 
-/** Whether the listener itself can carry out this Action (it needs no reply). */
-function listenerCanExecute (action: Action): boolean {
-  return action.kind === 'forward'
-}
-
 /** Fastify's request-lifecycle hooks: where one applies, requests must go through Fastify. */
 const REQUEST_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onRequestAbort', 'onTimeout', 'onResponse', 'onSend', 'onError']
 const HOOK_LINE = new RegExp(`• \\((${REQUEST_HOOKS.join('|')})\\) (.*)$`, 'gm')
@@ -187,19 +182,10 @@ export function proxyListener (ref: GatewayRef, opts: { readonly ready: () => bo
     if (!opts.ready() || forFastify(req)) { fastify(req, res); return }
     // The context in force when the request arrived (a reload swaps ref.current).
     const gw = ref.current
-    decideRequest(gw, req).then(async (d) => {
-      if (!opts.direct() || !listenerCanExecute(d.action)) {
-        handed.set(req, d)
-        fastify(req, res)
-        return
-      }
-      // The store failed while writing: Fastify answers with the error page.
-      const settled = await settleOnListener(d, (error) => { handed.set(req, { error }); fastify(req, res) })
-      if (settled !== undefined) startForward(d, req, res, settled.setCookies, settled.requestId, gw.log)
-    }, (error: unknown) => {
-      handed.set(req, { error })
-      fastify(req, res)
-    })
+    handoff.onListener(req, res, fastify, decideRequest(gw, req),
+      // Only a forward needs no reply; request logging and hooks want Fastify for every request.
+      (d) => d.action.kind !== 'forward' || !opts.direct() ? d : undefined,
+      (d, settled) => { startForward(d, req, res, settled.setCookies, settled.requestId, gw.log) })
   }
 }
 
@@ -213,10 +199,7 @@ export async function proxyPlugin (app: FastifyInstance, opts: { ref: GatewayRef
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const h = handed.get(request.raw)
-    if (h !== undefined) handed.delete(request.raw)
-    if (h !== undefined && 'error' in h) throw h.error
-    return execute(h ?? await decideRequest(opts.ref.current, request.raw), request, reply)
+    return execute(handoff.take(request.raw) ?? await decideRequest(opts.ref.current, request.raw), request, reply)
   }
   app.all('/', handler)
   app.all('/*', handler)
