@@ -18,7 +18,7 @@ import { buildGeneration, closeRetired, reconcile, retire, type Generation, type
 import { Metrics } from './metrics.js'
 import { Observer, recordOf } from './observe.js'
 import { queryRedactor } from './redact.js'
-import { loggerOptions } from './logging.js'
+import { loggerOptions, stdoutDestination } from './logging.js'
 import { markGatewayResponse, sendErrorPage } from './pages.js'
 import { requestHost } from './pipeline/facts.js'
 import { hasRequestHooks, proxyListener, proxyPlugin } from './proxy/plugin.js'
@@ -124,9 +124,9 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
   const bootId = randomBytes(4).toString('hex')
   let seq = 0
   const newRequestId = (): string => `${bootId}-${(++seq).toString(36)}`
-  const logger = deps.logStream !== undefined
-    ? { ...loggerOptions(config), stream: deps.logStream }
-    : deps.logger === undefined ? loggerOptions(config) : deps.logger
+  // The gateway's own logger writes to this sink (the access log too, directly: see observe.ts).
+  const sink = deps.logStream !== undefined || deps.logger === undefined ? deps.logStream ?? stdoutDestination(config.log.flushInterval) : undefined
+  const logger = sink !== undefined ? { ...loggerOptions(config), stream: sink } : deps.logger
   // Requests the fast path serves never get a Fastify id: theirs are a series of their own.
   let fastSeq = 0
   const newFastRequestId = (): string => `${bootId}_${(++fastSeq).toString(36)}`
@@ -187,6 +187,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Gat
     metrics,
     log,
     access: config.log.access,
+    sink,
     redact: queryRedactor(config.log.redactQueryParams),
     trustProxy: config.trustProxy,
     newId: newFastRequestId,

@@ -42,6 +42,8 @@ export function restartChanges (prev: Config, next: Config): string[] {
   differ('log.requests', prev.log.requests, next.log.requests)
   // The access log is set up with the listener (every request, fast path included).
   differ('log.access', prev.log.access, next.log.access)
+  // The log destination is opened once, at start.
+  differ('log.flushInterval', `${prev.log.flushInterval}ms`, `${next.log.flushInterval}ms`)
   differ('log.redactQueryParams', prev.log.redactQueryParams.join(','), next.log.redactQueryParams.join(','))
   differ('session.store', prev.session.store, next.session.store)
   // The Redis connection and the store built on it are opened once.

@@ -191,6 +191,8 @@ export interface Config {
     readonly requests: boolean
     /** One access-log line per request (on by default). */
     readonly access: boolean
+    /** Milliseconds between writes of gathered access-log lines (0: each line at once). */
+    readonly flushInterval: number
     /** Query parameters redacted in log lines, on top of the built-in list. */
     readonly redactQueryParams: readonly string[]
   }

@@ -7,10 +7,11 @@ export const log = section({
   level: choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { def: 'info', description: 'JSON lines on stdout' }),
   requests: flag({ def: false, description: 'Fastify\'s own request/response log lines (costs CPU on every request)' }),
   access: flag({ def: true, description: 'one JSON access-log line per request' }),
+  flushInterval: duration({ def: '1s', description: 'access-log lines are written together (at most 4 KiB per write) at least this often; 0: each line at once' }),
   redactQueryParams: strings({ description: 'query parameters redacted in log lines, on top of the built-in list' }),
 }, {
   description: 'logging',
-  build: (v) => ({ level: v.level as string, requests: v.requests, access: v.access, redactQueryParams: v.redactQueryParams ?? [] }),
+  build: (v) => ({ level: v.level as string, requests: v.requests, access: v.access, flushInterval: v.flushInterval, redactQueryParams: v.redactQueryParams ?? [] }),
 })
 
 export const limits = section({
