@@ -34,6 +34,7 @@ export function parseWrkOutput (out) {
     socketErrors: r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
     p50ms: r.latency_us.p50 / 1000,
     p99ms: r.latency_us.p99 / 1000,
+    p999ms: r.latency_us.p999 / 1000,
     maxms: r.latency_us.max / 1000,
   }
 }
@@ -79,6 +80,7 @@ async function runAutocannon (o) {
     socketErrors: r.errors + r.timeouts,
     p50ms: r.latency.p50,
     p99ms: r.latency.p99,
+    p999ms: r.latency.p99_9 ?? NaN,
     maxms: r.latency.max,
   }
 }

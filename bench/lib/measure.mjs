@@ -88,6 +88,7 @@ export async function measure (c, round, opts, env, log) {
     rps: r.requests / secs,
     p50ms: r.p50ms,
     p99ms: r.p99ms,
+    p999ms: r.p999ms,
     cpuUs: c.pid === undefined ? NaN : usPerRequest(ghTicks, CLK_TCK, r.requests),
     cores: c.pid === undefined ? NaN : ghTicks / CLK_TCK / secs,
     rssMb: c.pid === undefined ? NaN : treeRss(c.pid) / 2 ** 20,
@@ -99,7 +100,7 @@ export async function measure (c, round, opts, env, log) {
     noisy: otherPct > opts.quietPct || before > opts.quietPct,
     window: { from, to },
   }
-  log(`round ${round} ${c.key.padEnd(10)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  ` +
+  log(`round ${round} ${c.key.padEnd(10)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  p99.9 ${res.p999ms.toFixed(2)} ms  ` +
     `gatehouse ${Number.isNaN(res.cpuUs) ? '-' : res.cpuUs.toFixed(1)} us/req  other ${otherPct.toFixed(0)}%  provider calls ${res.providerCalls}` +
     `${res.unexpected + res.socketErrors > 0 ? `  UNEXPECTED ${res.unexpected} errors ${res.socketErrors}` : ''}${res.noisy ? '  NOISY' : ''}`)
   return res

@@ -54,6 +54,7 @@ export function aggregate (results, order) {
       rpsMax: Math.max(...used.map((r) => r.rps)),
       p50ms: m((r) => r.p50ms),
       p99ms: m((r) => r.p99ms),
+      p999ms: m((r) => r.p999ms),
       cpuUs: m((r) => r.cpuUs),
       cores: m((r) => r.cores),
       rssMb: m((r) => r.rssMb),
@@ -73,12 +74,12 @@ export function aggregate (results, order) {
 export function resultsTable (rows, labels, directKey = 'direct') {
   const direct = rows.find((r) => r.key === directKey)
   const L = [
-    '| case | req/s | min..max | ratio to direct | p50 ms | p99 ms | Gatehouse CPU µs/req | Gatehouse cores | RSS MB | provider calls | wrong status / errors | runs clean |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| case | req/s | min..max | ratio to direct | p50 ms | p99 ms | p99.9 ms | Gatehouse CPU µs/req | Gatehouse cores | RSS MB | provider calls | wrong status / errors | runs clean |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of rows) {
     const ratio = direct !== undefined && r.key !== directKey ? fmt(r.rps / direct.rps, 3) : r.key === directKey ? '1.000' : '-'
-    L.push(`| ${labels[r.key] ?? r.key}${r.noisy ? ' (noisy)' : ''} | ${fmt(r.rps)} | ${fmt(r.rpsMin)}..${fmt(r.rpsMax)} | ${ratio} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${fmt(r.cpuUs, 1)} | ${fmt(r.cores, 2)} | ${fmt(r.rssMb, 0)} | ${r.providerCalls} | ${r.unexpected} | ${r.runs} |`)
+    L.push(`| ${labels[r.key] ?? r.key}${r.noisy ? ' (noisy)' : ''} | ${fmt(r.rps)} | ${fmt(r.rpsMin)}..${fmt(r.rpsMax)} | ${ratio} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${fmt(r.p999ms, 2)} | ${fmt(r.cpuUs, 1)} | ${fmt(r.cores, 2)} | ${fmt(r.rssMb, 0)} | ${r.providerCalls} | ${r.unexpected} | ${r.runs} |`)
   }
   return L.join('\n')
 }
@@ -88,9 +89,9 @@ export function resultsTable (rows, labels, directKey = 'direct') {
  * @param {RunResult[]} results
  */
 export function runsTable (results) {
-  const L = ['| round | case | req/s | p50 ms | p99 ms | Gatehouse CPU µs/req | other CPU % |', '|---:|---|---:|---:|---:|---:|---:|']
+  const L = ['| round | case | req/s | p50 ms | p99 ms | p99.9 ms | Gatehouse CPU µs/req | other CPU % |', '|---:|---|---:|---:|---:|---:|---:|---:|']
   for (const r of results) {
-    L.push(`| ${r.round} | ${r.key} | ${fmt(r.rps)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${fmt(r.cpuUs, 1)} | ${fmt(r.otherPct, 0)}${r.noisy ? ' (noisy)' : ''} |`)
+    L.push(`| ${r.round} | ${r.key} | ${fmt(r.rps)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${fmt(r.p999ms, 2)} | ${fmt(r.cpuUs, 1)} | ${fmt(r.otherPct, 0)}${r.noisy ? ' (noisy)' : ''} |`)
   }
   return L.join('\n')
 }

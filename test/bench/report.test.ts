@@ -35,7 +35,7 @@ t.test('machine stat, RSS, µs per request', async (t) => {
 })
 
 t.test('wrk report line', async (t) => {
-  const out = 'Running 5s test\nWRKJSON {"requests":50000,"duration_us":5000000,"bytes":6000000,"errors":{"connect":0,"read":1,"write":0,"status":3,"timeout":2},"latency_us":{"mean":1000.5,"max":9000,"p50":900,"p90":1500,"p99":4200}}\n'
+  const out = 'Running 5s test\nWRKJSON {"requests":50000,"duration_us":5000000,"bytes":6000000,"errors":{"connect":0,"read":1,"write":0,"status":3,"timeout":2},"latency_us":{"mean":1000.5,"max":9000,"p50":900,"p90":1500,"p99":4200,"p999":8100}}\n'
   const r = parseWrkOutput(out)
   t.equal(r.requests, 50000)
   t.equal(r.seconds, 5)
@@ -43,11 +43,12 @@ t.test('wrk report line', async (t) => {
   t.equal(r.socketErrors, 3)
   t.equal(r.p50ms, 0.9)
   t.equal(r.p99ms, 4.2)
+  t.equal(r.p999ms, 8.1)
   t.throws(() => parseWrkOutput('wrk: connection refused'))
 })
 
 const run = (key: string, round: number, rps: number, cpuUs: number, noisy = false) => ({
-  key, round, rps, p50ms: 1, p99ms: 2 * round, cpuUs, cores: 0.9, rssMb: 100, providerCalls: 0, unexpected: 0, socketErrors: 0, otherPct: noisy ? 40 : 1, noisy,
+  key, round, rps, p50ms: 1, p99ms: 2 * round, p999ms: 5 * round, cpuUs, cores: 0.9, rssMb: 100, providerCalls: 0, unexpected: 0, socketErrors: 0, otherPct: noisy ? 40 : 1, noisy,
 })
 
 t.test('aggregate: medians, noisy runs left out when clean ones exist', async (t) => {
@@ -67,7 +68,7 @@ t.test('aggregate: medians, noisy runs left out when clean ones exist', async (t
   t.notOk(cookie.noisy)
   t.ok(rows[2]!.noisy, 'only noisy runs: kept, and marked')
   const md = resultsTable(rows, { direct: 'direct', cookie: 'cookie store', public: 'public route' })
-  t.match(md, /\| cookie store \| 11,000 \| 10,000\.\.12,000 \| 0\.129 \|/)
+  t.match(md, /\| cookie store \| 11,000 \| 10,000\.\.12,000 \| 0\.129 \| 1\.00 \| 4\.00 \| 10\.00 \| 95\.0 \|/, 'p50, p99, p99.9: medians of the clean runs')
   t.match(md, /\| public route \(noisy\) \|/)
 })
 
