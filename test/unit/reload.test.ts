@@ -76,7 +76,7 @@ publicUrl: http://127.0.0.1:8080
 admin: { listen: 127.0.0.1:9901 }
 workers: 2
 trustProxy: true
-log: { requests: true }
+log: { requests: true, flushInterval: 0 }
 providers: [{ id: main, issuer: http://127.0.0.1:9000, clientId: c, clientSecret: s }]
 session: { secret: ${SECRET}, store: redis, redis: { url: "redis://:hunter2@127.0.0.1:6379" } }
 routes: [{ upstream: http://127.0.0.1:3001 }]
@@ -87,6 +87,7 @@ routes: [{ upstream: http://127.0.0.1:3001 }]
     'workers: changed from 1 to 2; this needs a restart',
     'trustProxy: changed from false to true; this needs a restart',
     'log.requests: changed from false to true; this needs a restart',
+    'log.flushInterval: changed from 1000ms to 0ms; this needs a restart',
     'session.store: changed from cookie to redis; this needs a restart',
     'session.redis.url: changed; this needs a restart',
     'session.redis.keyPrefix: changed from undefined to gatehouse:; this needs a restart',
