@@ -7,7 +7,7 @@
 //   npm run bench                  the standard cases (under 5 minutes)
 //   npm run bench -- --scale       scale curves: routes, cookie sizes, sessions in memory
 //   npm run bench -- --engines     proxy engines compared (node:http, hijack + Pool.stream, reply-from, http-proxy)
-//   npm run bench -- --profile     a --cpu-prof run of the authenticated case, summarised
+//   npm run bench -- --profile     a --cpu-prof run of the authenticated case, summarised (BENCH_PROFILE=memory|redis: that store's case)
 //
 // Settings (environment): BENCH_DURATION (s, 4), BENCH_WARMUP (s, 2), BENCH_ROUNDS (5),
 // BENCH_CONNECTIONS (64), BENCH_THREADS (2, wrk), BENCH_LOADGEN (wrk | autocannon; wrk when installed),
@@ -251,10 +251,13 @@ async function main () {
       return 0
     }
     const nodeArgs = MODE === 'profile' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(tmp, 'profile')}`] : []
+    // --profile: the instance of BENCH_PROFILE's case (cookie, memory or redis; cookie by default).
+    const profileCase = E.BENCH_PROFILE || 'cookie'
+    const profiled = profileCase === 'memory' ? plan.memory : profileCase === 'redis' ? plan.redis : plan.main
     for (const i of plan.instances) {
       if (i.skip !== undefined) continue
-      if (MODE === 'profile' && i !== plan.main) continue
-      i.proc = await startGatehouse(procs, i, i === plan.main ? nodeArgs : [])
+      if (MODE === 'profile' && i !== profiled && i !== plan.main) continue
+      i.proc = await startGatehouse(procs, i, i === profiled ? nodeArgs : [])
       i.facts = await verify(i, ctx)
       log(`${i.name}: pid ${i.proc.pid}; verified (login ${i.facts.hops} hops, Cookie ${i.facts.cookieBytes} bytes${i.facts.idTokenBytes !== undefined ? `; ID token ${i.facts.idTokenBytes} B, access token ${i.facts.accessTokenBytes} B, refresh token ${i.facts.refreshToken ? 'yes' : 'no'}` : ''})`)
     }
@@ -297,7 +300,7 @@ async function main () {
         { key: 'baseline-unauth', label: `baseline build (${E.BENCH_BASELINE}), unauthenticated API request (401)`, inst: plan.baseline, url: url(plan.baseline, '/api/items'), expect: 401, headers: async () => ({ accept: 'application/json' }) },
       ]),
     ]
-    const only = E.BENCH_CASES ? new Set(E.BENCH_CASES.split(',')) : MODE === 'profile' ? new Set(['cookie']) : undefined
+    const only = E.BENCH_CASES ? new Set(E.BENCH_CASES.split(',')) : MODE === 'profile' ? new Set([profileCase]) : undefined
     const skipped = []
     const cases = []
     for (const c of all) {
@@ -311,7 +314,7 @@ async function main () {
     const results = await runRounds(cases, OPTS, env, log)
     log(`provider requests during the whole load phase, logins included: ${providerRequests(idp) - provBefore}`)
     if (MODE === 'profile') {
-      await procs.stop(m.proc, 30_000)
+      await procs.stop(profiled.proc, 30_000)
       // Only the samples taken during the load runs (not start-up, not the logins).
       const windows = results.map((r) => r.window)
       console.log(summariseProfile(path.join(tmp, 'profile'), { from: Math.min(...windows.map((w) => w.from)), to: Math.max(...windows.map((w) => w.to)) }))

@@ -26,6 +26,8 @@ export class MemoryStore implements SessionStore {
     this.#sessions = new LRUCache<string, Session>({
       max: opts.maxSessions,
       ttl: opts.absoluteTimeout,
+      // Read the clock on each lookup: the default (1 ms) caches it behind a timer set anew every millisecond under load.
+      ttlResolution: 0,
       // Expired entries are dropped when touched; the index follows every removal.
       dispose: (s, id) => { this.#unindex(s, id) },
     })

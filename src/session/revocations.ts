@@ -44,7 +44,7 @@ export function matchKey (m: SessionMatch): string {
 
 export class MemoryRevocations implements Revocations {
   readonly kind = 'memory' as const
-  readonly #records = new LRUCache<string, number>({ max: 200_000 })
+  readonly #records = new LRUCache<string, number>({ max: 200_000, ttlResolution: 0 })
 
   revoke (key: string, at: number, ttl: number): void {
     this.#records.set(key, Math.max(at, this.#records.get(key) ?? 0), { ttl })

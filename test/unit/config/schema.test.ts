@@ -119,6 +119,7 @@ t.test('a file that sets every field: valid for validate and for the schema', as
   t.equal(c.session.secrets.length, 2)
   t.equal(c.session.redis?.url, 'redis://:pw@redis.example:6379/2')
   t.equal(c.session.redis?.localCacheTtl, 2_000)
+  t.equal(c.log.flushInterval, 250)
   t.equal(c.tls?.cert, TLS.cert)
   t.same(c.routes[0]!.methods, ['GET', 'HEAD', 'POST'])
   t.equal(c.routes[2]!.pathRegex, '^/api/v[0-9]+/health$')
