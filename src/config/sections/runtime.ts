@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os'
+import { usableCpus } from '../../cluster/cpus.js'
 import { choice, custom, duration, ENV_REF, flag, integer, intSchema, section, strings, type Checker } from '../fields.js'
 
 /** Logging, upstream connections and worker processes: how the gateway runs, not what it serves. */
@@ -33,9 +33,9 @@ export const upstream = section({
 const workerCount = integer({ def: 1, min: 1, max: 256, description: '' })
 
 export const workers = custom(
-  { description: 'processes serving the proxy port: 1-256, or auto (one per CPU)', default: 1, anyOf: [{ const: 'auto' }, ...intSchema(1, 256), ENV_REF] },
-  // `auto`: one worker per CPU the process may use.
-  (c: Checker, v: unknown, path: string): number => v === 'auto' ? availableParallelism() : workerCount.read(c, v, path),
+  { description: 'processes serving the proxy port: 1-256, or auto (one per CPU the process may use, within a container\'s CPU limit)', default: 1, anyOf: [{ const: 'auto' }, ...intSchema(1, 256), ENV_REF] },
+  // `auto`: one worker per CPU the process may use (its affinity and its cgroup's CPU quota).
+  (c: Checker, v: unknown, path: string): number => v === 'auto' ? Math.min(256, usableCpus()) : workerCount.read(c, v, path),
 )
 
 export const shutdownGrace = duration({ def: '10s', description: 'SIGTERM/SIGINT: how long the proxy keeps serving in-flight and new requests (readiness already failing) before it exits' })

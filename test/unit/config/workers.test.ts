@@ -1,5 +1,5 @@
 import t from 'tap'
-import { availableParallelism } from 'node:os'
+import { usableCpus } from '../../../src/cluster/cpus.js'
 import { parseConfig } from '../../../src/config/load.js'
 import { ConfigError } from '../../../src/errors.js'
 
@@ -19,7 +19,7 @@ t.test('workers: default 1, a number, or auto', async (t) => {
   t.equal(parseConfig(base(''), { env: {} }).workers, 1)
   t.equal(parseConfig(base('workers: 4'), { env: {} }).workers, 4)
   t.equal(parseConfig(base('workers: "${N}"'), { env: { N: '3' } }).workers, 3, 'from the environment')
-  t.equal(parseConfig(base('workers: auto'), { env: {} }).workers, availableParallelism())
+  t.equal(parseConfig(base('workers: auto'), { env: {} }).workers, usableCpus(), 'one per CPU this process may use')
 })
 
 t.test('workers: bad values are reported with their path', async (t) => {
