@@ -5,7 +5,7 @@ import { safeReturnTo } from '../auth/return-to.js'
 import { markGatewayResponse, sendErrorPage } from '../pages.js'
 import { requestHost, type RequestFacts } from '../pipeline/facts.js'
 import type { Action } from '../pipeline/decide.js'
-import { decideFacts, Handoff, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
+import { decideFacts, decideNow, Handoff, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
 import { attachAssertion } from '../proxy/assertion.js'
 import { LISTENER_METHODS } from '../proxy/plugin.js'
 import { recordOf } from '../observe.js'
@@ -189,7 +189,7 @@ export function forwardAuthListener (ref: GatewayRef, opts: { readonly ready: ()
     // A malformed call: Fastify's route reads it again and answers the page.
     if (!call.parsed.ok) return false
     const o = call.parsed.original
-    handoff.onListener(req, res, fastify, decideFacts(gw, originalFacts(o, req), recordOf(req)),
+    handoff.onListener(req, res, fastify, decideNow(gw, originalFacts(o, req), recordOf(req)),
       (d) => d.action.kind !== 'forward' ? { d, o, redirect: call.redirect } : undefined,
       (d, settled) => {
         const headers: OutgoingHttpHeaders = { 'x-gatehouse-response': 'auth-ok', 'cache-control': 'no-store', 'x-request-id': settled.requestId, 'content-length': 0 }

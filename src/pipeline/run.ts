@@ -6,7 +6,7 @@ import type { Decision, Outcome } from '../metrics.js'
 import type { ReadResult } from '../session/manager.js'
 import { splitCookieHeader } from '../session/cookies.js'
 import { recordOf, type RequestRecord } from '../observe.js'
-import { afterRefresh, decide, isPreflightFor, resolve, type Action, type LogLine } from './decide.js'
+import { afterRefresh, decide, isPreflightFor, resolve, type Action, type LogLine, type RouteTarget, type SessionInput } from './decide.js'
 import { requestFacts, type RequestFacts } from './facts.js'
 
 /**
@@ -31,11 +31,11 @@ const NOT_READ: ReadResult = Object.freeze({ session: null, outcome: 'none', res
 
 /**
  * Decides a request in the context `gw` (the one in force when it arrived).
- * Throws only what the session store throws when it is unreachable
+ * Rejects only with what the session store throws when it is unreachable
  * (StoreUnavailableError, answered with 503).
  */
 export async function decideRequest (gw: Gateway, raw: IncomingMessage): Promise<Decided> {
-  return decideFacts(gw, requestFacts(raw, gw.config.trustProxy), recordOf(raw))
+  return decideNow(gw, requestFacts(raw, gw.config.trustProxy), recordOf(raw))
 }
 
 /**
@@ -44,28 +44,70 @@ export async function decideRequest (gw: Gateway, raw: IncomingMessage): Promise
  * X-Original-* headers.
  */
 export async function decideFacts (gw: Gateway, facts: RequestFacts, rec: RequestRecord | undefined): Promise<Decided> {
-  const target = resolve(gw.routes, facts)
-  const now = gw.now()
-  if (target.kind !== 'route') return { gw, facts, action: target, ours: undefined, now, rec }
-  if (rec !== undefined) {
-    rec.route = target.route.metrics
-    rec.host = facts.host
-  }
-  const split = splitCookieHeader(gw.sessions.names, facts.headers.cookie)
-  const { verifier } = target.route
-  const open = target.route.auth === 'public' || isPreflightFor(target.route, facts)
-  const token = verifier !== undefined && !open ? bearerToken(facts.headers.authorization) : undefined
-  const input = token !== undefined
+  return decideNow(gw, facts, rec)
+}
+
+/** decideNow() for a request on the proxy port, read from the request itself. Never throws. */
+export function decideRequestNow (gw: Gateway, raw: IncomingMessage): Decided | Promise<Decided> {
+  let facts: RequestFacts
+  try { facts = requestFacts(raw, gw.config.trustProxy) } catch (err) { return Promise.reject(err) }
+  return decideNow(gw, facts, recordOf(raw))
+}
+
+/**
+ * decideFacts() for the listeners: the decision itself when everything it
+ * needs is in memory (a cookie or memory-store session, the redis store's
+ * local cache, a public route: the common case, with no promise and no
+ * microtask), else a promise of it (a Redis read, a bearer check, a
+ * refresh, an upstream token). Never throws: a failure is a rejected promise.
+ */
+export function decideNow (gw: Gateway, facts: RequestFacts, rec: RequestRecord | undefined): Decided | Promise<Decided> {
+  try {
+    const target = resolve(gw.routes, facts)
+    const now = gw.now()
+    if (target.kind !== 'route') return { gw, facts, action: target, ours: undefined, now, rec }
+    if (rec !== undefined) {
+      rec.route = target.route.metrics
+      rec.host = facts.host
+    }
+    const split = splitCookieHeader(gw.sessions.names, facts.headers.cookie)
+    const { verifier } = target.route
+    const open = target.route.auth === 'public' || isPreflightFor(target.route, facts)
+    const token = verifier !== undefined && !open ? bearerToken(facts.headers.authorization) : undefined
     // acceptBearer: the token alone decides; the session is not read.
-    ? { read: NOT_READ, cookieRest: split.rest, bearer: await checkBearer(verifier!, token) }
-    : { read: open ? NOT_READ : await gw.sessions.read(split.ours, now), cookieRest: split.rest }
-  let action = decide(gw, facts, target, input, now)
-  if (action.kind === 'refresh') {
-    const outcome = await gw.refresher.refresh(action.session, action.provider, now)
-    action = afterRefresh(gw, facts, target, input, action, outcome, now)
+    if (token !== undefined) return decideWithBearer(gw, facts, rec, target, split, verifier!, token, now)
+    const read = open ? NOT_READ : gw.sessions.read(split.ours, now)
+    const input = (r: ReadResult): SessionInput => ({ read: r, cookieRest: split.rest })
+    return read instanceof Promise
+      ? read.then(async (r) => decided(gw, facts, rec, target, input(r), split.ours, now))
+      : decided(gw, facts, rec, target, input(read), split.ours, now)
+  } catch (err) {
+    return Promise.reject(err)
   }
-  if (action.kind === 'forward' && action.route.upstreamTokens !== undefined) action = await withUpstreamToken(action, now)
-  return { gw, facts, action, ours: split.ours, now, rec }
+}
+
+async function decideWithBearer (gw: Gateway, facts: RequestFacts, rec: RequestRecord | undefined, target: RouteTarget, split: ReturnType<typeof splitCookieHeader>, verifier: BearerVerifier, token: string, now: number): Promise<Decided> {
+  const input = { read: NOT_READ, cookieRest: split.rest, bearer: await checkBearer(verifier, token) }
+  return decided(gw, facts, rec, target, input, split.ours, now)
+}
+
+/** Decides with the session (or bearer) read; a refresh or an upstream token makes it a promise. */
+function decided (gw: Gateway, facts: RequestFacts, rec: RequestRecord | undefined, target: RouteTarget, input: SessionInput, ours: Map<string, string> | undefined, now: number): Decided | Promise<Decided> {
+  const action = decide(gw, facts, target, input, now)
+  if (action.kind === 'refresh') {
+    return (async () => {
+      const outcome = await gw.refresher.refresh(action.session, action.provider, now)
+      return finished(gw, facts, rec, afterRefresh(gw, facts, target, input, action, outcome, now), ours, now)
+    })()
+  }
+  return finished(gw, facts, rec, action, ours, now)
+}
+
+function finished (gw: Gateway, facts: RequestFacts, rec: RequestRecord | undefined, action: Action, ours: Map<string, string> | undefined, now: number): Decided | Promise<Decided> {
+  if (action.kind === 'forward' && action.route.upstreamTokens !== undefined) {
+    return withUpstreamToken(action, now).then((a) => ({ gw, facts, action: a, ours, now, rec }))
+  }
+  return { gw, facts, action, ours, now, rec }
 }
 
 /** A bearer token's check: from the verifier's cache when it was verified before. */
@@ -118,19 +160,22 @@ export async function sessionEffects (d: Decided): Promise<string[] | undefined>
  * Set-Cookie values; undefined when the store failed while writing, after
  * handing the error to `failed` (the entry's Fastify route answers it).
  */
-export async function settleOnListener (d: Decided, failed: (error: unknown) => void): Promise<Settled | undefined> {
-  const { gw } = d
+export function settleOnListener (d: Decided, failed: (error: unknown) => void): Settled | undefined | Promise<Settled | undefined> {
+  const { gw, action } = d
   const requestId = d.rec !== undefined ? gw.observer.id(d.rec) : gw.newRequestId()
-  writeLogs(gw.log, d.action.logs, { reqId: requestId })
-  let setCookies: string[] | undefined
-  try {
-    setCookies = await sessionEffects(d)
-  } catch (error) {
+  writeLogs(gw.log, action.logs, { reqId: requestId })
+  if (action.end === undefined && action.write === undefined && !action.clear) {
+    // Nothing to persist (most requests): settled at once.
+    recordDecision(d)
+    return { requestId, setCookies: undefined }
+  }
+  return sessionEffects(d).then((setCookies) => {
+    recordDecision(d)
+    return { requestId, setCookies }
+  }, (error: unknown) => {
     failed(error)
     return undefined
-  }
-  recordDecision(d)
-  return { requestId, setCookies }
+  })
 }
 
 /** What a listener hands to its Fastify route when deciding failed (the store was unreachable). */
@@ -161,14 +206,27 @@ export class Handoff<T extends object> {
    * itself with `answer`, after the session effects). Any failure is handed
    * over too, and Fastify's error handler answers it.
    */
-  onListener (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void, decided: Promise<Decided>, toFastify: (d: Decided) => T | undefined, answer: (d: Decided, settled: Settled) => void): void {
-    const fail = (error: unknown): void => { this.#handed.set(req, new Failed(error)); fastify(req, res) }
-    decided.then(async (d) => {
-      const handed = toFastify(d)
-      if (handed !== undefined) { this.#handed.set(req, handed); fastify(req, res); return }
-      const settled = await settleOnListener(d, fail)
-      if (settled !== undefined) answer(d, settled)
-    }, fail)
+  onListener (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void, decided: Decided | Promise<Decided>, toFastify: (d: Decided) => T | undefined, answer: (d: Decided, settled: Settled) => void): void {
+    const fail = (error: unknown): void => {
+      if (res.headersSent) { res.destroy(); return }
+      this.#handed.set(req, new Failed(error))
+      fastify(req, res)
+    }
+    const run = (d: Decided): void => {
+      try {
+        const handed = toFastify(d)
+        if (handed !== undefined) { this.#handed.set(req, handed); fastify(req, res); return }
+        const settled = settleOnListener(d, fail)
+        if (settled instanceof Promise) {
+          settled.then((s) => { if (s !== undefined) answer(d, s) }).catch(fail)
+        } else if (settled !== undefined) answer(d, settled)
+      } catch (error) {
+        fail(error)
+      }
+    }
+    // Decided at once in the common case: no promise, no microtask.
+    if (decided instanceof Promise) decided.then(run, fail)
+    else run(decided)
   }
 }
 

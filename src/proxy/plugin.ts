@@ -6,7 +6,7 @@ import { loginElsewhere, redirectElsewhere } from '../auth/handoff.js'
 import { UPSTREAM_FAILURE_CODES } from '../errors.js'
 import { markGatewayResponse, sendChooserPage, writeErrorPage } from '../pages.js'
 import type { Action } from '../pipeline/decide.js'
-import { decideRequest, Handoff, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
+import { decideRequest, decideRequestNow, Handoff, recordDecision, sessionEffects, writeLogs, type Decided } from '../pipeline/run.js'
 import { attachAssertion } from './assertion.js'
 import { forward } from './forward.js'
 import { sendRefusal } from '../pipeline/answer.js'
@@ -182,7 +182,7 @@ export function proxyListener (ref: GatewayRef, opts: { readonly ready: () => bo
     if (!opts.ready() || forFastify(req)) { fastify(req, res); return }
     // The context in force when the request arrived (a reload swaps ref.current).
     const gw = ref.current
-    handoff.onListener(req, res, fastify, decideRequest(gw, req),
+    handoff.onListener(req, res, fastify, decideRequestNow(gw, req),
       // Only a forward needs no reply; request logging and hooks want Fastify for every request.
       (d) => d.action.kind !== 'forward' || !opts.direct() ? d : undefined,
       (d, settled) => { startForward(d, req, res, settled.setCookies, settled.requestId, gw.log) })

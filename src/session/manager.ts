@@ -19,6 +19,13 @@ export interface ReadResult {
 }
 
 const NONE: ReadResult = Object.freeze({ session: null, outcome: 'none', reseal: false })
+const UNKNOWN: ReadResult = Object.freeze({ session: null, outcome: 'unknown', reseal: false })
+const REVOKED: ReadResult = Object.freeze({ session: null, outcome: 'revoked', reseal: false })
+
+/** A session read, unless a revocation at or after its start ended it. */
+function revokedOrOk (session: Session, at: number | undefined, reseal: boolean): ReadResult {
+  return at !== undefined && at >= session.iat ? REVOKED : { session, outcome: 'ok', reseal }
+}
 
 /**
  * Sessions as the request path sees them: cookie -> unseal -> store ->
@@ -70,10 +77,13 @@ export class SessionManager {
   readonly #parsed: SessionParseCache
 
   /**
-   * Reads the session from the request's Gatehouse cookies. Throws
-   * StoreUnavailableError when the store (or the revocation list) is unreachable.
+   * Reads the session from the request's Gatehouse cookies: synchronously
+   * when the store and the revocation list answer from memory (the cookie
+   * and memory stores, the redis store's local cache), else a promise.
+   * Throws (or rejects with) StoreUnavailableError when the store or the
+   * revocation list is unreachable.
    */
-  async read (ours: Map<string, string> | undefined, now: number): Promise<ReadResult> {
+  read (ours: Map<string, string> | undefined, now: number): ReadResult | Promise<ReadResult> {
     const sealed = readSessionValue(this.names, ours)
     if (sealed === undefined) return NONE
     const opened = this.#parsed.open(sealed)
@@ -82,18 +92,18 @@ export class SessionManager {
   }
 
   /** The session behind an unsealed ticket: store, timeouts, revocation. */
-  async #load (ticket: unknown, now: number, reseal: boolean): Promise<ReadResult> {
+  #load (ticket: unknown, now: number, reseal: boolean): ReadResult | Promise<ReadResult> {
     const loaded = this.store.load(ticket)
-    const session = loaded instanceof Promise ? await loaded : loaded
-    if (session === null) return { session: null, outcome: 'unknown', reseal: false }
+    return loaded instanceof Promise ? loaded.then((s) => this.#checked(s, now, reseal)) : this.#checked(loaded, now, reseal)
+  }
+
+  #checked (session: Session | null, now: number, reseal: boolean): ReadResult | Promise<ReadResult> {
+    if (session === null) return UNKNOWN
     const state = sessionState(session, now, this.#cfg)
     if (state !== 'ok') return { session: null, outcome: state, reseal: false }
-    if (this.#checkRevoked) {
-      const r = this.revocations.revokedAt(revocationKeys(session))
-      const at = r instanceof Promise ? await r : r
-      if (at !== undefined && at >= session.iat) return { session: null, outcome: 'revoked', reseal: false }
-    }
-    return { session, outcome: 'ok', reseal }
+    if (!this.#checkRevoked) return { session, outcome: 'ok', reseal }
+    const at = this.revocations.revokedAt(revocationKeys(session))
+    return at instanceof Promise ? at.then((a) => revokedOrOk(session, a, reseal)) : revokedOrOk(session, at, reseal)
   }
 
   /**
