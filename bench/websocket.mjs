@@ -15,7 +15,7 @@ import path from 'node:path'
 import { startProvider, CLIENT_ID, CLIENT_SECRET, USER } from './lib/idp.mjs'
 import { login } from './lib/login.mjs'
 import { Procs, ROOT, freePort, startGatehouse, waitHttp } from './lib/stack.mjs'
-import { echoRate, idleCost, openSocket, closeAll } from './lib/websocket.mjs'
+import { echoRate, idleCost, idleKeepAliveCost, openSocket, closeAll } from './lib/websocket.mjs'
 
 const E = process.env
 const num = (v, d) => (v === undefined || v === '' ? d : Number(v))
@@ -92,6 +92,8 @@ routes:
   log(`idle: ${OPTS.idle} WebSockets through Gatehouse`)
   const idle = await idleCost(via, { cookie }, gh.pid, OPTS.idle)
   const idleUp = await idleCost(direct, {}, upstream.pid, OPTS.idle)
+  log(`idle: ${OPTS.idle} keep-alive connections to Gatehouse, one authenticated request each`)
+  const keepAlive = await idleKeepAliveCost(inst.port, '/', { cookie }, gh.pid, OPTS.idle)
   const heap = JSON.parse(execFileSync(process.execPath, ['--expose-gc', path.join(ROOT, 'bench', 'ws-heap.mjs'), String(upPort), String(OPTS.idle)], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').at(-1))
   const d = median(runs.direct)
   const g = median(runs.gatehouse)
@@ -125,6 +127,12 @@ RSS of the process with no WebSocket, with ${OPTS.idle} idle ones, then with ${2
 |---|---|---|---|---|---|
 | Gatehouse (both sockets of each tunnel) | ${mb(idle.before)} MB | ${mb(idle.one)} MB | ${mb(idle.two)} MB | ${mb(idle.firstPerThousand)} MB | **${mb(idle.perThousand)} MB** (target ≤ 10 MB) |
 | the \`ws\` upstream, direct, for comparison | ${mb(idleUp.before)} MB | ${mb(idleUp.one)} MB | ${mb(idleUp.two)} MB | ${mb(idleUp.firstPerThousand)} MB | ${mb(idleUp.perThousand)} MB |
+
+Idle keep-alive HTTP connections to Gatehouse, each after one authenticated request (its upstream connections are pooled: at most \`upstream.connections\` per origin, 64 by default, whatever the number of clients):
+
+| process | none | ${OPTS.idle} | ${2 * OPTS.idle} | per 1,000, first step | per 1,000, second step |
+|---|---|---|---|---|---|
+| Gatehouse | ${mb(keepAlive.before)} MB | ${mb(keepAlive.one)} MB | ${mb(keepAlive.two)} MB | ${mb(keepAlive.firstPerThousand)} MB | **${mb(keepAlive.perThousand)} MB** (target ≤ 10 MB) |
 
 Heap kept per tunnel, after full garbage collections (bench/ws-heap.mjs: a gateway in one process with ${heap.n} idle tunnels, minus the same number of client sockets alone): **${(heap.tunnelBytes / 1024).toFixed(1)} KB** per tunnel (${(heap.tunnelBytes * 1000 / 1024 / 1024).toFixed(1)} MB per 1,000; the client sockets alone: ${(heap.clientBytes / 1024).toFixed(1)} KB each).
 `

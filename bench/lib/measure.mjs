@@ -120,10 +120,22 @@ export async function warmUp (c, opts) {
 export async function runRounds (cases, opts, env, log) {
   const results = []
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const c of cases) {
+    for (const c of roundOrder(cases, round)) {
       if (round === 1) await warmUp(c, opts)
       results.push(await measure(c, round, opts, env, log))
     }
   }
   return results
+}
+
+/**
+ * The order of the cases in a round: each round starts one case later, so
+ * that no case always runs right after the same other one. A case's cost
+ * depends on what ran before it: an A/A run (the same build in both slots
+ * of a pair) measured one slot 12 % dearer when the order was fixed
+ * (docs/performance.md, "Reading paired figures").
+ */
+export function roundOrder (cases, round) {
+  const k = (round - 1) % Math.max(1, cases.length)
+  return [...cases.slice(k), ...cases.slice(0, k)]
 }

@@ -2,6 +2,7 @@
 // over N connections ping-ponging, and the memory idle connections take.
 import { performance } from 'node:perf_hooks'
 import { readFileSync } from 'node:fs'
+import net from 'node:net'
 import { WebSocket } from 'ws'
 import { CLK_TCK } from './measure.mjs'
 import { parseRss, parseStat } from './proc.mjs'
@@ -97,5 +98,51 @@ export async function idleCost (url, headers, pid, n, settleMs = 3000) {
   await sleep(settleMs)
   const two = rss(pid)
   await closeAll([...first, ...second])
+  return { n, before, one, two, firstPerThousand: ((one - before) / n) * 1000, perThousand: ((two - one) / n) * 1000 }
+}
+
+/**
+ * Opens one HTTP/1.1 keep-alive connection, makes one request (`headers`
+ * sent) and keeps the connection open and silent once the answer is read
+ * (a 200 with Content-Length). Resolves with the socket.
+ */
+export function keepAliveConnection (port, path, headers) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1')
+    let got = ''
+    s.setEncoding('latin1')
+    s.once('error', reject)
+    s.on('data', function onData (chunk) {
+      got += chunk
+      const end = got.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const status = got.slice(9, 12)
+      const len = /\r\ncontent-length: *(\d+)/i.exec(got.slice(0, end))
+      if (status !== '200' || len === null) { s.destroy(); reject(new Error(`keep-alive request: HTTP ${status}`)); return }
+      if (got.length < end + 4 + Number(len[1])) return
+      s.off('data', onData)
+      resolve(s)
+    })
+    const lines = Object.entries({ host: `127.0.0.1:${port}`, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+    s.write(`GET ${path} HTTP/1.1\r\n${lines}\r\n`)
+  })
+}
+
+/** What idle keep-alive connections (one authenticated request each) cost a process: as idleCost(). */
+export async function idleKeepAliveCost (port, path, headers, pid, n, settleMs = 3000, batch = 100) {
+  const openN = async () => {
+    const out = []
+    for (let i = 0; i < n; i += batch) out.push(...await Promise.all(Array.from({ length: Math.min(batch, n - i) }, () => keepAliveConnection(port, path, headers))))
+    return out
+  }
+  await sleep(1000)
+  const before = rss(pid)
+  const first = await openN()
+  await sleep(settleMs)
+  const one = rss(pid)
+  const second = await openN()
+  await sleep(settleMs)
+  const two = rss(pid)
+  for (const s of [...first, ...second]) s.destroy()
   return { n, before, one, two, firstPerThousand: ((one - before) / n) * 1000, perThousand: ((two - one) / n) * 1000 }
 }

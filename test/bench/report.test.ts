@@ -120,3 +120,13 @@ t.test('paired differences: per round, noisy rounds left out', async (t) => {
   t.equal(ratio?.n, 3, 'the noisy round is left out')
   t.same([ratio?.min, ratio?.median, ratio?.max], [150 / 140, 111 / 99, 120 / 100])
 })
+
+t.test('rounds rotate the order of the cases', async (t) => {
+  const { roundOrder } = await import('../../bench/lib/measure.mjs')
+  const cases = ['a', 'b', 'c']
+  t.same(roundOrder(cases, 1), ['a', 'b', 'c'])
+  t.same(roundOrder(cases, 2), ['b', 'c', 'a'])
+  t.same(roundOrder(cases, 3), ['c', 'a', 'b'])
+  t.same(roundOrder(cases, 4), ['a', 'b', 'c'])
+  t.same(roundOrder([], 2), [])
+})
