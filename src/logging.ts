@@ -47,15 +47,16 @@ export class BatchedLines {
   #parts: string[] = []
   #bytes = 0
   readonly #timer: NodeJS.Timeout | undefined
-  readonly #onExit = (): void => { this.flush() }
+  /** flush() for the timer and the process's exit. */
+  readonly #flush = (): void => { this.flush() }
 
   constructor (sink: LineSink, flushInterval: number) {
     this.#sink = sink
     if (flushInterval > 0) {
-      this.#timer = setInterval(this.#onExit, flushInterval)
+      this.#timer = setInterval(this.#flush, flushInterval)
       this.#timer.unref()
     }
-    process.on('exit', this.#onExit)
+    process.on('exit', this.#flush)
   }
 
   write (line: string): void {
@@ -83,21 +84,22 @@ export class BatchedLines {
   close (): void {
     this.flush()
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    process.removeListener('exit', this.#onExit)
+    process.removeListener('exit', this.#flush)
   }
 }
 
-let stdoutLines: BatchedLines | undefined
+let stdout: LineSink | undefined
 
 /**
  * The production log destination: stdout (pino's synchronous destination,
- * which retries a full pipe) behind one BatchedLines per process, made by
- * the first gateway built in it (`log.flushInterval` is read then).
+ * which retries a full pipe), behind BatchedLines unless `flushInterval` is
+ * 0. One per process, made by the first gateway built in it
+ * (`log.flushInterval` is read then).
  */
 export function stdoutDestination (flushInterval: number): LineSink {
-  if (stdoutLines !== undefined) return stdoutLines
-  const stdout = pino.destination({ dest: 1, sync: true })
-  if (flushInterval === 0) return stdout
-  stdoutLines = new BatchedLines(stdout, flushInterval)
-  return stdoutLines
+  if (stdout === undefined) {
+    const fd1 = pino.destination({ dest: 1, sync: true })
+    stdout = flushInterval === 0 ? fd1 : new BatchedLines(fd1, flushInterval)
+  }
+  return stdout
 }

@@ -174,6 +174,9 @@ export class Observer {
     m.record(status, ms / 1000)
     if (rec.upstreamMs >= 0 && rec.route !== undefined) rec.route.upstream.observe(rec.upstreamMs / 1000)
     if (!this.#o.access) return
+    const sink = this.#o.sink
+    // Written directly: the level is checked here (pino checks it in log.info).
+    if (sink !== undefined && !(this.#o.log as unknown as PinoLevels).isLevelEnabled('info')) return
     const d = rec.decision
     const colon = d === undefined ? -1 : d.indexOf(':')
     const line: AccessLine = {
@@ -192,9 +195,8 @@ export class Observer {
       remoteAddress: clientAddress(req, this.#o.trustProxy, rec.remote),
       aborted: aborted ? true : undefined,
     }
-    const sink = this.#o.sink
     if (sink === undefined) this.#o.log.info(line, 'request')
-    else if ((this.#o.log as unknown as PinoLevels).isLevelEnabled('info')) sink.write(accessJson(line, Date.now()))
+    else sink.write(accessJson(line, Date.now()))
   }
 }
 

@@ -35,7 +35,7 @@ const NOT_READ: ReadResult = Object.freeze({ session: null, outcome: 'none', res
  * (StoreUnavailableError, answered with 503).
  */
 export async function decideRequest (gw: Gateway, raw: IncomingMessage): Promise<Decided> {
-  return decideNow(gw, requestFacts(raw, gw.config.trustProxy), recordOf(raw))
+  return decideRequestNow(gw, raw)
 }
 
 /**
@@ -77,10 +77,9 @@ export function decideNow (gw: Gateway, facts: RequestFacts, rec: RequestRecord 
     // acceptBearer: the token alone decides; the session is not read.
     if (token !== undefined) return decideWithBearer(gw, facts, rec, target, split, verifier!, token, now)
     const read = open ? NOT_READ : gw.sessions.read(split.ours, now)
-    const input = (r: ReadResult): SessionInput => ({ read: r, cookieRest: split.rest })
     return read instanceof Promise
-      ? read.then(async (r) => decided(gw, facts, rec, target, input(r), split.ours, now))
-      : decided(gw, facts, rec, target, input(read), split.ours, now)
+      ? read.then((r) => decided(gw, facts, rec, target, { read: r, cookieRest: split.rest }, split.ours, now))
+      : decided(gw, facts, rec, target, { read, cookieRest: split.rest }, split.ours, now)
   } catch (err) {
     return Promise.reject(err)
   }
@@ -143,11 +142,18 @@ async function withUpstreamToken (action: Extract<Action, { kind: 'forward' }>, 
 /**
  * Carries out what the Action asks of the session before the answer: ends a
  * session whose refresh was refused, persists a changed one. Returns the
- * Set-Cookie values the answer carries (undefined: none).
+ * Set-Cookie values the answer carries (undefined: none): at once when
+ * there is nothing to persist (most requests), else a promise.
  */
-export async function sessionEffects (d: Decided): Promise<string[] | undefined> {
+export function sessionEffects (d: Decided): string[] | undefined | Promise<string[] | undefined> {
   const { gw, action } = d
-  if (action.end !== undefined) await gw.sessions.end(action.end, d.now)
+  if (action.end !== undefined) return gw.sessions.end(action.end, d.now).then(() => persisted(d))
+  return persisted(d)
+}
+
+/** The write or the deletion of the session cookie an Action asks for. */
+function persisted (d: Decided): string[] | undefined | Promise<string[]> {
+  const { gw, action } = d
   // On the request's host: outside the cookie domain its cookie is host-only.
   if (action.write !== undefined) return gw.sessions.write(action.write, d.ours, d.now, false, d.facts.host)
   return action.clear ? gw.sessions.clear(d.ours, d.facts.host) : undefined
@@ -161,21 +167,18 @@ export async function sessionEffects (d: Decided): Promise<string[] | undefined>
  * handing the error to `failed` (the entry's Fastify route answers it).
  */
 export function settleOnListener (d: Decided, failed: (error: unknown) => void): Settled | undefined | Promise<Settled | undefined> {
-  const { gw, action } = d
+  const { gw } = d
   const requestId = d.rec !== undefined ? gw.observer.id(d.rec) : gw.newRequestId()
-  writeLogs(gw.log, action.logs, { reqId: requestId })
-  if (action.end === undefined && action.write === undefined && !action.clear) {
-    // Nothing to persist (most requests): settled at once.
-    recordDecision(d)
-    return { requestId, setCookies: undefined }
-  }
-  return sessionEffects(d).then((setCookies) => {
+  writeLogs(gw.log, d.action.logs, { reqId: requestId })
+  const settled = (setCookies: string[] | undefined): Settled => {
     recordDecision(d)
     return { requestId, setCookies }
-  }, (error: unknown) => {
-    failed(error)
-    return undefined
-  })
+  }
+  let effects: ReturnType<typeof sessionEffects>
+  try { effects = sessionEffects(d) } catch (error) { failed(error); return undefined }
+  return effects instanceof Promise
+    ? effects.then(settled, (error: unknown) => { failed(error); return undefined })
+    : settled(effects)
 }
 
 /** What a listener hands to its Fastify route when deciding failed (the store was unreachable). */

@@ -137,3 +137,15 @@ t.test('log.access: false writes no access lines; metrics still count', async (t
   t.equal(access().length, 0)
   t.equal(await s.gh.gateway.metrics.get('gatehouse_http_requests_total{route="pub",code="200"}'), 1)
 })
+
+t.test('log.level above info writes no access lines; a reload to info brings them back', async (t) => {
+  const { s, access } = await logStack(t, '\nlog:\n  level: warn')
+  t.equal((await request(`${s.url}/public/x`)).status, 200)
+  await settle()
+  t.equal(access().length, 0, 'no access line at level warn')
+  t.equal(await s.gh.gateway.metrics.get('gatehouse_http_requests_total{route="pub",code="200"}'), 1, 'the request still counts')
+  t.equal((await s.gh.reload({ ...s.config, log: { ...s.config.log, level: 'info' } })).ok, true)
+  t.equal((await request(`${s.url}/public/y`)).status, 200)
+  await settle()
+  t.same(access().map((l) => l.url), ['/public/y'], 'at info again, the next request is logged')
+})

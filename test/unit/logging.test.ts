@@ -127,3 +127,20 @@ t.test('the process writes what it gathered when it exits: process.exit and an u
     t.same(ids, ['x-0', 'x-1', 'x-2', 'x-3', 'x-4'], `${how}: every line on stdout (exit ${r.status})`)
   }
 })
+
+t.test('SIGKILL loses what was gathered; with flushInterval 0 every line is out at once', async (t) => {
+  const mod = path.join(ROOT, 'dist', 'logging.js')
+  const obs = path.join(ROOT, 'dist', 'observe.js')
+  for (const [interval, want] of [[60_000, []], [0, ['x-0', 'x-1', 'x-2']]] as const) {
+    const script = `
+      const { stdoutDestination } = await import(${JSON.stringify(mod)})
+      const { accessJson } = await import(${JSON.stringify(obs)})
+      const d = stdoutDestination(${interval})
+      for (let i = 0; i < 3; i++) d.write(accessJson({ ...${JSON.stringify(base)}, reqId: 'x-' + i }, 1))
+      process.kill(process.pid, 'SIGKILL')`
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })
+    t.equal(r.signal, 'SIGKILL')
+    const ids = r.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { reqId: string }).reqId)
+    t.same(ids, want, `flushInterval ${interval}: ${want.length} lines on stdout`)
+  }
+})
