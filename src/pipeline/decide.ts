@@ -133,8 +133,13 @@ function page (code: string, outcome: Outcome, o: { message?: string, status?: n
  * `allowPreflight`: a CORS preflight carries no credentials; it is forwarded
  * as on a public route (no session read, no identity, no Bearer).
  */
-export function isPreflightFor (route: CompiledRoute, facts: RequestFacts): boolean {
+function isPreflightFor (route: CompiledRoute, facts: RequestFacts): boolean {
   return route.allowPreflight && isCorsPreflight(facts.method, facts.headers)
+}
+
+/** Whether the route lets this request through without a session: a public route, or an allowed preflight. */
+export function needsNoSession (route: CompiledRoute, facts: RequestFacts): boolean {
+  return route.auth === 'public' || isPreflightFor(route, facts)
 }
 
 /** The provider that issued a session (the route's when it is no longer configured). */
@@ -151,7 +156,7 @@ function sessionProvider (ctx: DecideContext, session: Session, route: CompiledR
  */
 export function decide (ctx: DecideContext, facts: RequestFacts, target: RouteTarget, input: SessionInput, now: number): Action {
   const { route } = target
-  if (route.auth === 'public' || isPreflightFor(route, facts)) return forwardTo(ctx, facts, target, input.cookieRest, null, {})
+  if (needsNoSession(route, facts)) return forwardTo(ctx, facts, target, input.cookieRest, null, {})
   if (input.bearer !== undefined) return decideBearer(ctx, facts, target, input.cookieRest, input.bearer)
   const { read } = input
   let session = read.session

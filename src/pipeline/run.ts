@@ -6,7 +6,7 @@ import type { Decision, Outcome } from '../metrics.js'
 import type { ReadResult } from '../session/manager.js'
 import { splitCookieHeader } from '../session/cookies.js'
 import { recordOf, type RequestRecord } from '../observe.js'
-import { afterRefresh, decide, isPreflightFor, resolve, type Action, type LogLine, type RouteTarget, type SessionInput } from './decide.js'
+import { afterRefresh, decide, needsNoSession, resolve, type Action, type LogLine, type RouteTarget, type SessionInput } from './decide.js'
 import { requestFacts, type RequestFacts } from './facts.js'
 
 /**
@@ -72,7 +72,7 @@ export function decideNow (gw: Gateway, facts: RequestFacts, rec: RequestRecord 
     }
     const split = splitCookieHeader(gw.sessions.names, facts.headers.cookie)
     const { verifier } = target.route
-    const open = target.route.auth === 'public' || isPreflightFor(target.route, facts)
+    const open = needsNoSession(target.route, facts)
     const token = verifier !== undefined && !open ? bearerToken(facts.headers.authorization) : undefined
     // acceptBearer: the token alone decides; the session is not read.
     if (token !== undefined) return decideWithBearer(gw, facts, rec, target, split, verifier!, token, now)
